@@ -1,0 +1,1 @@
+"""Proposers: whatever changes the candidate worktree for one experiment."""
