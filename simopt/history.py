@@ -118,3 +118,26 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def history_path(repo: Path, tag: str) -> Path:
+    """Where the history of session `tag` lives in `repo`."""
+    return Path(repo) / "results" / tag / HISTORY_FILE
+
+
+def available_tags(repo: Path) -> list[str]:
+    """The tags of every session with a history in `repo`, sorted."""
+    results = Path(repo) / "results"
+    if not results.is_dir():
+        return []
+    return sorted(entry.name for entry in results.iterdir() if (entry / HISTORY_FILE).is_file())
+
+
+def load_session(repo: Path, tag: str) -> History:
+    """Read session `tag` of `repo`; an unknown tag is a UserError listing the known ones."""
+    path = history_path(repo, tag)
+    if not path.is_file():
+        tags = available_tags(repo)
+        known = ", ".join(tags) if tags else "none yet"
+        raise UserError(f"no session {tag!r} in {Path(repo) / 'results'} (available tags: {known})")
+    return read_history(path)

@@ -113,3 +113,121 @@ def test_session_still_starting_has_no_session_line(tmp_path: Path):
 def test_missing_history_is_a_user_error(tmp_path: Path):
     with pytest.raises(UserError, match="no history at"):
         read_history(tmp_path / "nope" / "history.jsonl")
+
+
+# --- simopt history TAG -------------------------------------------------------------------------
+
+import io  # noqa: E402
+
+from simopt.cli import Env, main  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "histories"
+
+
+def run_cli(*argv: str, monkeypatch=None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), Env(stdout=out, stderr=err))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+
+
+def table_row(output: str, n: int) -> list[str]:
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if cells and cells[0] == str(n):
+            return cells
+    raise AssertionError(f"no row {n} in:\n{output}")
+
+
+def test_history_table_key_cells():
+    code, out, err = run_cli("history", "alpha", "--repo", str(FIXTURES))
+    assert code == 0 and err == ""
+    assert table_row(out, 2) == [
+        "2", "keep", "0.800 [0.780, 0.820]", "cache shortest-path tables per destination", ""
+    ]
+    assert table_row(out, 3)[1:3] == ["guard_fail", "—"]
+    assert table_row(out, 3)[4] == "guard test_ecmp_sets_complete failed on a perturbed FatTree"
+    assert "experiments: 12" in out.splitlines()
+    assert "kept: 3" in out.splitlines()
+    assert "cumulative speedup: 1.449x [1.429x, 1.471x] (checkpoint after 10)" in out
+    assert "wall time: 24m00s" in out
+    assert "tokens: 30,000" in out
+    assert "cost: $0.12" in out
+
+
+def test_history_of_a_corrupt_session_warns_once_per_line_on_stderr():
+    code, out, err = run_cli("history", "beta", "--repo", str(FIXTURES))
+    assert code == 0
+    beta = FIXTURES / "results" / "beta" / "history.jsonl"
+    assert err.splitlines() == [
+        f"simopt: warning: {beta}:4: skipped a corrupt line",
+        f"simopt: warning: {beta}:8: skipped a corrupt line",
+    ]
+    assert [table_row(out, n)[1] for n in (1, 2, 4, 5)] == ["keep", "discard", "keep", "guard_fail"]
+    assert "cumulative speedup: 1.681x (product of kept ratios)" in out
+    assert "tokens: —" in out
+
+
+def test_history_json_summary():
+    code, out, _ = run_cli("history", "alpha", "--repo", str(FIXTURES), "--json")
+    document = json.loads(out)
+    summary = document["summary"]
+    assert code == 0 and document["version"] == 1
+    assert summary["experiments"] == 12 and summary["kept"] == 3
+    assert summary["counts"]["guard_fail"] == 1
+    assert summary["cumulative_speedup"] == pytest.approx(1.4493)
+    assert summary["cumulative_speedup_ci"] == pytest.approx([1 / 0.70, 1 / 0.68])
+    assert summary["cumulative_speedup_source"] == "checkpoint after 10"
+    assert summary["wall_s"] == 1440.0  # 12 min before the crash + 12 min after the resume
+    assert summary["tokens"] == 30000 and summary["cost_usd"] == pytest.approx(0.12)
+    assert [e["n"] for e in document["experiments"]] == list(range(1, 13))
+
+
+def test_history_of_a_session_without_experiments():
+    code, out, _ = run_cli("history", "empty", "--repo", str(FIXTURES))
+    assert code == 0
+    assert "session empty: no experiments yet" in out
+    assert "cumulative speedup: 1.000x (product of kept ratios)" in out
+
+
+def test_unknown_tag_lists_the_available_ones():
+    code, out, err = run_cli("history", "nope", "--repo", str(FIXTURES))
+    assert code == 2 and out == ""
+    assert err.startswith("simopt: error: no session 'nope'")
+    assert err.rstrip().endswith("(available tags: alpha, beta, empty, gamma)")
+
+
+def test_pi_export_maps_onto_pi_autoresearch_lines():
+    code, out, _ = run_cli("history", "alpha", "--repo", str(FIXTURES), "--format", "pi")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert lines[0] == {
+        "type": "config", "name": "simopt alpha: fattree", "metricName": "time_vs_base",
+        "metricUnit": "", "bestDirection": "lower",
+    }
+    baseline, runs = lines[1], lines[2:]
+    assert baseline["run"] == 0 and baseline["metric"] == 1.0 and baseline["commit"] == "1111111"
+    assert [r["run"] for r in runs] == list(range(1, 13))
+    by_run = {r["run"]: r for r in runs}
+    assert by_run[2]["status"] == "keep" and by_run[2]["metric"] == pytest.approx(0.8)
+    assert by_run[2]["commit"] == "2222222"
+    assert by_run[5]["metric"] == pytest.approx(0.72)  # 0.8 x 0.9: relative to the base
+    assert by_run[8]["metric"] == pytest.approx(0.72 * 1.04)
+    assert by_run[3]["status"] == "checks_failed" and by_run[3]["metric"] == 0
+    assert by_run[4]["status"] == "crash" and by_run[11]["status"] == "crash"
+    assert by_run[3]["asi"]["simopt_status"] == "guard_fail"
+    assert by_run[1]["iterationTokens"] == 2500
+    assert by_run[1]["timestamp"] == 1795168920000  # 2026-11-20T10:02:00Z in ms
+    assert all(r["segment"] == 0 for r in runs)
+
+
+def test_history_outside_a_git_repo_asks_for_repo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    code, _, err = run_cli("history", "alpha")
+    assert code == 2
+    assert err == "simopt: error: not inside a git repository; pass --repo PATH\n"

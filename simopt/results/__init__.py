@@ -1,0 +1,1 @@
+"""What a session's history shows: summaries, tables, plots, reports and the final squash."""
