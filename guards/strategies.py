@@ -1,0 +1,373 @@
+"""Hypothesis strategies for guard instances (docs/semantics.md §1), built as plain dicts.
+
+Every strategy has keyword-only bounds and builds its invariants by construction: connected
+graphs join each new node to an earlier one (which shrinks toward a path), events get distinct
+(link, time) keys by construction, flows get distinct endpoints by drawing the destination from
+the other nodes. Topologies are independent of simopt.workload so the guards never depend on a
+single builder.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+Topology = dict[str, Any]  # {"kind": str, "nodes": [(name, kind)], "edges": [(a, b)], "hosts": [ids]}
+
+
+
+@dataclass(frozen=True)
+class Case:
+    """A generated instance and a short description of how it was built (for counterexamples)."""
+
+    kind: str
+    instance: dict[str, Any]
+
+
+BANDWIDTHS = (100_000_000, 1_000_000_000, 10_000_000_000, 40_000_000_000, 999_999_937, 3_000_000_001)
+
+
+def _check_bounds(name: str, low: int, high: int, floor: int) -> None:
+    if low < floor:
+        raise ValueError(f"min_{name}(={low}) must be >= {floor}")
+    if high < low:
+        raise ValueError(f"max_{name}(={high}) must be >= min_{name}(={low})")
+
+
+def _topology(kind: str, n: int, edges: set[tuple[int, int]] | list[tuple[int, int]], hosts=None, names=None) -> Topology:
+    names = names or [f"n{i}" for i in range(n)]
+    hosts = list(range(n)) if hosts is None else sorted(hosts)
+    host_set = set(hosts)
+    nodes = [(names[i], "host" if i in host_set else "switch") for i in range(n)]
+    ordered = sorted((min(a, b), max(a, b)) for a, b in edges)
+    return {"kind": kind, "nodes": nodes, "edges": ordered, "hosts": hosts}
+
+
+def fattree_topology(k: int) -> Topology:
+    """The k-ary FatTree: (k/2)^2 cores, k pods of k/2 aggregation and k/2 edge switches, k^3/4 hosts."""
+    if k < 2 or k % 2:
+        raise ValueError(f"k(={k}) must be an even number >= 2")
+    half = k // 2
+    names, edges, hosts = [], [], []
+
+    def add(name: str) -> int:
+        names.append(name)
+        return len(names) - 1
+
+    cores = [add(f"core{i}") for i in range(half * half)]
+    for pod in range(k):
+        aggs = [add(f"agg{pod}_{i}") for i in range(half)]
+        edge_switches = [add(f"edge{pod}_{i}") for i in range(half)]
+        for i, agg in enumerate(aggs):
+            edges.extend((agg, cores[i * half + j]) for j in range(half))
+            edges.extend((agg, e) for e in edge_switches)
+        for i, e in enumerate(edge_switches):
+            for h in range(half):
+                host = add(f"h{pod}_{i}_{h}")
+                hosts.append(host)
+                edges.append((e, host))
+    return _topology(f"fattree(k={k})", len(names), edges, hosts, names)
+
+
+@st.composite
+def fattrees(draw, *, ks: tuple[int, ...] = (4, 6)) -> Topology:
+    """An intact FatTree with k drawn from `ks` (shrinks toward the first)."""
+    return fattree_topology(draw(st.sampled_from(ks)))
+
+
+@st.composite
+def meshes(draw, *, min_side: int = 2, max_side: int = 5) -> Topology:
+    """A rows x cols grid, or a torus (wrap-around links) when both sides are at least 3."""
+    _check_bounds("side", min_side, max_side, 2)
+    rows = draw(st.integers(min_side, max_side))
+    cols = draw(st.integers(min_side, max_side))
+    torus = rows >= 3 and cols >= 3 and draw(st.booleans())
+    edges = set()
+    for r in range(rows):
+        for c in range(cols):
+            here = r * cols + c
+            if c + 1 < cols or torus:
+                edges.add(tuple(sorted((here, r * cols + (c + 1) % cols))))
+            if r + 1 < rows or torus:
+                edges.add(tuple(sorted((here, ((r + 1) % rows) * cols + c))))
+    kind = "torus" if torus else "mesh"
+    return _topology(f"{kind}({rows}x{cols})", rows * cols, edges)
+
+
+@st.composite
+def rings(draw, *, min_nodes: int = 3, max_nodes: int = 12) -> Topology:
+    """A cycle of n nodes (two equal-cost directions when n is even)."""
+    _check_bounds("nodes", min_nodes, max_nodes, 3)
+    n = draw(st.integers(min_nodes, max_nodes))
+    return _topology(f"ring(n={n})", n, {(i, (i + 1) % n) for i in range(n)})
+
+
+@st.composite
+def trees(draw, *, min_nodes: int = 2, max_nodes: int = 20) -> Topology:
+    """A random tree: node i joins a random earlier node (shrinks toward a path)."""
+    _check_bounds("nodes", min_nodes, max_nodes, 2)
+    n = draw(st.integers(min_nodes, max_nodes))
+    edges = {(draw(st.integers(0, i - 1)), i) for i in range(1, n)}
+    return _topology(f"tree(n={n})", n, edges)
+
+
+@st.composite
+def random_connected(draw, *, min_nodes: int = 3, max_nodes: int = 24, max_extra: int = 20) -> Topology:
+    """A random tree plus random chords (shrinks toward a path with no chords)."""
+    _check_bounds("nodes", min_nodes, max_nodes, 2)
+    n = draw(st.integers(min_nodes, max_nodes))
+    edges = {(draw(st.integers(0, i - 1)), i) for i in range(1, n)}
+    for _ in range(draw(st.integers(0, max_extra))):
+        a = draw(st.integers(0, n - 1))
+        b = draw(st.integers(0, n - 1))
+        if a != b:
+            edges.add((min(a, b), max(a, b)))
+    return _topology(f"random-chords(n={n})", n, edges)
+
+
+@st.composite
+def generated_connected(draw, *, min_nodes: int = 4, max_nodes: int = 30) -> Topology:
+    """A networkx random graph (gnp, Barabasi-Albert, Watts-Strogatz, regular), components joined."""
+    import networkx as nx
+
+    _check_bounds("nodes", min_nodes, max_nodes, 4)
+    n = draw(st.integers(min_nodes, max_nodes))
+    seed = draw(st.integers(0, 2**32 - 1))
+    generator = draw(st.sampled_from(("gnp", "barabasi-albert", "watts-strogatz", "regular")))
+    if generator == "gnp":
+        graph = nx.gnp_random_graph(n, draw(st.sampled_from((0.1, 0.2, 0.4))), seed=seed)
+    elif generator == "barabasi-albert":
+        graph = nx.barabasi_albert_graph(n, draw(st.integers(1, 3)), seed=seed)
+    elif generator == "watts-strogatz":
+        graph = nx.watts_strogatz_graph(n, 4, draw(st.sampled_from((0.1, 0.3))), seed=seed)
+    else:
+        degree = 3 if n % 2 == 0 else 4
+        graph = nx.random_regular_graph(degree, n, seed=seed)
+    edges = {(min(a, b), max(a, b)) for a, b in graph.edges()}
+    components = [sorted(c) for c in nx.connected_components(graph)]
+    components.sort()
+    for previous, current in zip(components, components[1:]):
+        edges.add((previous[0], current[0]))
+    return _topology(f"{generator}(n={n},seed={seed})", n, edges)
+
+
+@st.composite
+def equal_cost(draw, *, max_width: int = 4, max_layers: int = 4) -> Topology:
+    """Graphs with many equal-cost paths: hypercubes, complete bipartite graphs, layered diamonds."""
+    shape = draw(st.sampled_from(("hypercube", "bipartite", "layers")))
+    if shape == "hypercube":
+        dim = draw(st.integers(2, 4))
+        n = 2**dim
+        edges = {(i, i ^ (1 << b)) for i in range(n) for b in range(dim) if i < i ^ (1 << b)}
+        return _topology(f"hypercube(dim={dim})", n, edges)
+    if shape == "bipartite":
+        left = draw(st.integers(2, max_width + 1))
+        right = draw(st.integers(2, max_width + 1))
+        edges = {(i, left + j) for i in range(left) for j in range(right)}
+        return _topology(f"complete-bipartite({left},{right})", left + right, edges)
+    widths = [1] + [draw(st.integers(1, max_width)) for _ in range(draw(st.integers(1, max_layers)))] + [1]
+    starts = [sum(widths[:i]) for i in range(len(widths))]
+    edges = set()
+    for layer in range(len(widths) - 1):
+        for i in range(widths[layer]):
+            for j in range(widths[layer + 1]):
+                edges.add((starts[layer] + i, starts[layer + 1] + j))
+    return _topology(f"layered-diamond(widths={widths})", sum(widths), edges)
+
+
+@st.composite
+def disconnected(draw) -> Topology:
+    """Two or three components side by side, no link between them."""
+    parts = draw(st.lists(st.one_of(trees(max_nodes=8), rings(max_nodes=6), random_connected(max_nodes=8, max_extra=4)),
+                          min_size=2, max_size=3))
+    edges, offset = [], 0
+    for part in parts:
+        edges.extend((a + offset, b + offset) for a, b in part["edges"])
+        offset += len(part["nodes"])
+    kinds = "+".join(part["kind"] for part in parts)
+    return _topology(f"disconnected({kinds})", offset, edges)
+
+
+def connected_topologies(*, thorough: bool = False) -> st.SearchStrategy[Topology]:
+    """Every connected family, FatTrees included (k=8 too when `thorough`)."""
+    ks = (4, 6, 8) if thorough else (4, 6)
+    return st.one_of(
+        trees(), rings(), meshes(), random_connected(), generated_connected(), equal_cost(),
+        fattrees(ks=ks), random_connected(min_nodes=36, max_nodes=36, max_extra=30),
+    )
+
+
+def topologies(*, thorough: bool = False) -> st.SearchStrategy[Topology]:
+    """Every family: the connected ones and disconnected graphs."""
+    return st.one_of(connected_topologies(thorough=thorough), disconnected())
+
+
+# --- turning a topology into an instance ----------------------------------------------------------
+
+@st.composite
+def link_params(draw, *, count: int, weighted: bool | None = None, uniform: bool | None = None) -> list[dict[str, int]]:
+    """Bandwidth, delay, buffer and weight for `count` links, all alike or each its own."""
+    weighted = draw(st.booleans()) if weighted is None else weighted
+    uniform = draw(st.booleans()) if uniform is None else uniform
+    one = st.fixed_dictionaries({
+        "bandwidth_bps": st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000)),
+        "delay_ns": st.one_of(st.sampled_from((0, 500, 1000)), st.integers(0, 5000)),
+        "buffer_bytes": st.one_of(st.sampled_from((0, 1500, 3000, 150_000)), st.integers(0, 20_000)),
+        "weight": st.integers(1, 4) if weighted else st.just(1),
+    })
+    if uniform:
+        return [draw(one)] * count
+    return [draw(one) for _ in range(count)]
+
+
+@st.composite
+def flows_for(draw, *, endpoints: list[int], min_flows: int = 1, max_flows: int = 8, max_bytes: int = 12_000,
+              max_start_ns: int = 60_000) -> list[dict[str, int]]:
+    """Flows between distinct endpoints (the destination is drawn from the other endpoints)."""
+    if len(endpoints) < 2:
+        raise ValueError(f"endpoints(={endpoints}) must hold at least two nodes")
+    count = draw(st.integers(min_flows, max_flows))
+    pattern = draw(st.sampled_from(("random", "incast", "same-pair")))
+    fixed_src = draw(st.sampled_from(endpoints))
+    fixed_dst = draw(st.sampled_from([e for e in endpoints if e != fixed_src]))
+    ids = draw(st.lists(st.integers(0, 10_000), min_size=count, max_size=count, unique=True))
+    flows = []
+    for fid in ids:
+        if pattern == "same-pair":
+            src, dst = fixed_src, fixed_dst
+        elif pattern == "incast":
+            dst = fixed_dst
+            src = draw(st.sampled_from([e for e in endpoints if e != dst]))
+        else:
+            src = draw(st.sampled_from(endpoints))
+            dst = draw(st.sampled_from([e for e in endpoints if e != src]))
+        flows.append({
+            "id": fid, "src": src, "dst": dst,
+            "bytes": draw(st.integers(1, max_bytes)),
+            "start_ns": draw(st.one_of(st.just(0), st.integers(0, max_start_ns))),
+            "rate_bps": draw(st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000))),
+        })
+    return flows
+
+
+@st.composite
+def link_events_for(draw, *, links: list[tuple[int, int]], max_events: int = 6, max_time_ns: int = 200_000) -> list[dict[str, Any]]:
+    """Fail/recover events on existing links, at most one per link per time (keyed by construction)."""
+    if not links:
+        return []
+    events = {}
+    for _ in range(draw(st.integers(0, max_events))):
+        a, b = draw(st.sampled_from(links))
+        time_ns = draw(st.one_of(st.just(0), st.integers(0, max_time_ns)))
+        action = draw(st.sampled_from(("fail", "recover")))
+        ends = (a, b) if draw(st.booleans()) else (b, a)
+        events[(min(a, b), max(a, b), time_ns)] = {"time_ns": time_ns, "a": ends[0], "b": ends[1], "action": action}
+    return [events[key] for key in sorted(events)]
+
+
+def assemble(topology: Topology, params: list[dict[str, int]], flows: list[dict[str, int]],
+             link_events: list[dict[str, Any]], *, mtu: int, reconvergence_ns: int, horizon_ns: int) -> dict[str, Any]:
+    """The instance document of docs/semantics.md §1."""
+    return {
+        "version": 1,
+        "nodes": [{"name": name, "kind": kind} for name, kind in topology["nodes"]],
+        "links": [{"a": a, "b": b, **p} for (a, b), p in zip(topology["edges"], params)],
+        "flows": flows,
+        "link_events": link_events,
+        "mtu_bytes": mtu,
+        "reconvergence_ns": reconvergence_ns,
+        "horizon_ns": horizon_ns,
+    }
+
+
+@st.composite
+def cases(draw, *, topology=None, failures: bool = True, max_flows: int = 8, weighted: bool | None = None,
+          uniform_links: bool | None = None) -> Case:
+    """A full instance over `topology` (default: every family), with traffic and optional failures."""
+    topo = draw(topology if topology is not None else topologies())
+    params = draw(link_params(count=len(topo["edges"]), weighted=weighted, uniform=uniform_links))
+    endpoints = topo["hosts"] if len(topo["hosts"]) >= 2 else list(range(len(topo["nodes"])))
+    flows = draw(flows_for(endpoints=endpoints, max_flows=max_flows))
+    events = draw(link_events_for(links=topo["edges"])) if failures else []
+    instance = assemble(
+        topo, params, flows, events,
+        mtu=draw(st.one_of(st.just(1500), st.integers(64, 9000))),
+        reconvergence_ns=draw(st.one_of(st.sampled_from((0, 50_000)), st.integers(0, 100_000))),
+        horizon_ns=draw(st.one_of(st.just(2_000_000), st.integers(0, 2_000_000))),
+    )
+    return Case(topo["kind"], instance)
+
+
+# --- perturbations ------------------------------------------------------------------------------
+
+def relabel(instance: dict[str, Any], order: list[int], names: list[str] | None = None) -> dict[str, Any]:
+    """The same network with old node `order[i]` renamed to new id i (names replaced when given)."""
+    new_id = {old: new for new, old in enumerate(order)}
+    nodes = [dict(instance["nodes"][old]) for old in order]
+    if names is not None:
+        for node, name in zip(nodes, names):
+            node["name"] = name
+    moved = dict(instance)
+    moved["nodes"] = nodes
+    moved["links"] = [{**link, "a": new_id[link["a"]], "b": new_id[link["b"]]} for link in instance["links"]]
+    moved["flows"] = [{**f, "src": new_id[f["src"]], "dst": new_id[f["dst"]]} for f in instance["flows"]]
+    moved["link_events"] = [{**e, "a": new_id[e["a"]], "b": new_id[e["b"]]} for e in instance["link_events"]]
+    return moved
+
+
+@st.composite
+def opaque_relabelling(draw, instance: dict[str, Any]) -> dict[str, Any]:
+    """Permute node ids and replace names with shuffled opaque integers."""
+    n = len(instance["nodes"])
+    order = draw(st.permutations(range(n)))
+    labels = draw(st.lists(st.integers(0, 10**9), min_size=n, max_size=n, unique=True))
+    return relabel(instance, list(order), [str(label) for label in labels])
+
+
+def shuffled(instance: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The same instance with its links, flows and link events in another order."""
+    rng = random.Random(seed)
+    moved = dict(instance)
+    for key in ("links", "flows", "link_events"):
+        items = list(instance[key])
+        rng.shuffle(items)
+        moved[key] = items
+    return moved
+
+
+@st.composite
+def perturbed_fattrees(draw, *, ks: tuple[int, ...] = (4, 6)) -> Case:
+    """A FatTree instance with failed links, an extra link, opaque relabelling and shuffled links."""
+    topo = draw(fattrees(ks=ks))
+    n = len(topo["nodes"])
+    existing = set(topo["edges"])
+    edges = list(topo["edges"])
+    notes = []
+    if draw(st.booleans()):
+        a = draw(st.integers(0, n - 1))
+        b = draw(st.integers(0, n - 1).filter(lambda x: x != a))
+        if (min(a, b), max(a, b)) not in existing:
+            edges.append((min(a, b), max(a, b)))
+            notes.append(f"extra link {min(a, b)}-{max(a, b)}")
+    topo = {**topo, "edges": edges}
+    params = draw(link_params(count=len(edges), weighted=False))
+    flows = draw(flows_for(endpoints=topo["hosts"]))
+    failed = draw(st.lists(st.sampled_from(edges), min_size=0, max_size=2, unique=True))
+    fail_time = draw(st.one_of(st.just(0), st.integers(0, 100_000)))
+    events = [{"time_ns": fail_time, "a": a, "b": b, "action": "fail"} for a, b in sorted(failed)]
+    events += draw(link_events_for(links=edges, max_events=2))
+    unique = {}
+    for event in events:
+        unique.setdefault((min(event["a"], event["b"]), max(event["a"], event["b"]), event["time_ns"]), event)
+    instance = assemble(topo, params, flows, list(unique.values()), mtu=1500,
+                        reconvergence_ns=draw(st.sampled_from((0, 20_000, 50_000))), horizon_ns=2_000_000)
+    if draw(st.booleans()):
+        instance = draw(opaque_relabelling(instance))
+        notes.append("opaque relabelling")
+    instance = shuffled(instance, draw(st.integers(0, 2**32 - 1)))
+    if failed:
+        notes.append(f"{len(failed)} failed link(s) at {fail_time} ns")
+    return Case("perturbed " + topo["kind"] + (": " + ", ".join(notes) if notes else ""), instance)
