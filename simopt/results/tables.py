@@ -37,7 +37,8 @@ def experiments_table(history: History):
 
 
 COMPARE_ROWS = (
-    ("best cumulative speedup", lambda s: text.cumulative_text(s)),
+    ("best cumulative speedup", lambda s: text.speedup_text(s["cumulative_speedup"], s["cumulative_speedup_ci"])),
+    ("measured by", lambda s: s["cumulative_speedup_source"]),
     ("experiments", lambda s: str(s["experiments"])),
     ("kept", lambda s: str(s["kept"])),
     ("experiments to 50% of best", lambda s: _maybe(s["experiments_to_50"])),
