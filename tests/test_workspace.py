@@ -1,0 +1,169 @@
+"""The session's git side on a throwaway repository: keep, discard, resume, and clean errors."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from simopt.errors import UserError
+from simopt.target import load_target
+from simopt.workspace import create_workspace, open_repo, parse_trailer, reopen_workspace
+
+CONFIG = 'editable = ["src/**"]\nprotected = ["tests/**", "simopt.toml"]\nbench = "true"\nguard_command = "true"\n'
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def make_repo(path: Path) -> Path:
+    (path / "src").mkdir(parents=True)
+    (path / "tests").mkdir()
+    (path / "src" / "fast.py").write_text("def f():\n    return 1\n")
+    (path / "tests" / "test_f.py").write_text("def test_f():\n    pass\n")
+    (path / "simopt.toml").write_text(CONFIG)
+    (path / "notes.txt").write_text("not part of the target\n")
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.name", "Test")
+    git(path, "config", "user.email", "test@example.com")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+def user_state(path: Path) -> tuple[str, str]:
+    return git(path, "rev-parse", "HEAD"), git(path, "status", "--porcelain", "--untracked-files=all")
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def workspace(repo):
+    ws = create_workspace(open_repo(repo), "t1", load_target(repo))
+    yield ws
+    ws.close()
+
+
+def test_create_leaves_the_user_checkout_alone(repo):
+    before = user_state(repo)
+    ws = create_workspace(open_repo(repo), "t1", load_target(repo))
+    try:
+        assert user_state(repo) == before  # .simopt/ went to .git/info/exclude, not the checkout
+        assert "/.simopt/" in (repo / ".git" / "info" / "exclude").read_text()
+        assert git(ws.worktree, "rev-parse", "--abbrev-ref", "HEAD").strip() == "simopt/t1"
+        assert ws.best_commit == ws.base_commit == before[0].strip()
+        assert (ws.best_dir / "src" / "fast.py").is_file() and (ws.base_dir / "src" / "fast.py").is_file()
+    finally:
+        ws.close()
+
+
+def test_keep_commits_with_a_trailer_and_moves_best(repo, workspace):
+    (workspace.worktree / "src" / "fast.py").write_text("def f():\n    return 1  # faster\n")
+    (workspace.worktree / "src" / "new.py").write_text("X = 1\n")
+    assert workspace.changed_paths() == ["src/fast.py", "src/new.py"]
+    sha = workspace.keep("Make f faster", {"n": 1, "ratio": 0.9})
+    assert git(repo, "rev-parse", "simopt/t1").strip() == sha == workspace.best_commit
+    message = git(repo, "log", "-1", "--format=%B", sha)
+    assert message.startswith("Make f faster\n")
+    assert parse_trailer(message) == {"n": 1, "ratio": 0.9}
+    assert (workspace.best_dir / "src" / "new.py").read_text() == "X = 1\n"
+    assert (workspace.base_dir / "src" / "fast.py").read_text() == "def f():\n    return 1\n"
+    assert workspace.changed_paths() == []
+
+
+def test_discard_saves_a_diff_with_new_files_and_resets(tmp_path, workspace):
+    (workspace.worktree / "src" / "fast.py").write_text("def f():\n    return 2\n")
+    (workspace.worktree / "src" / "extra.py").write_text("Y = 2\n")
+    (workspace.worktree / "notes.txt").unlink()
+    (workspace.worktree / "junk.pyc").write_bytes(b"\0")
+    assert workspace.changed_paths() == ["junk.pyc", "notes.txt", "src/extra.py", "src/fast.py"]
+    patch = tmp_path / "patches" / "0001.diff"
+    assert workspace.save_diff(patch)
+    workspace.reset()
+    assert workspace.changed_paths() == []
+    assert not (workspace.worktree / "src" / "extra.py").exists()
+    assert (workspace.worktree / "notes.txt").exists()
+    git(workspace.worktree, "apply", str(patch))  # the saved diff reproduces the candidate exactly
+    assert (workspace.worktree / "src" / "extra.py").read_text() == "Y = 2\n"
+    assert not (workspace.worktree / "notes.txt").exists()
+    workspace.reset()
+    assert not workspace.save_diff(tmp_path / "empty.diff")
+
+
+def test_a_commit_made_by_the_proposer_is_still_seen_and_undone(workspace):
+    (workspace.worktree / "src" / "fast.py").write_text("def f():\n    return 3\n")
+    git(workspace.worktree, "commit", "-qam", "sneaky")
+    assert workspace.changed_paths() == ["src/fast.py"]
+    workspace.reset()
+    assert git(workspace.worktree, "rev-parse", "HEAD").strip() == workspace.best_commit
+
+
+def test_writes_to_the_user_checkout_are_detected(repo, workspace):
+    before = workspace.user_checkout_state()
+    (repo / "results").mkdir()
+    (repo / "results" / "ok.txt").write_text("results are ours\n")
+    assert workspace.escaped_writes(before) == []
+    (repo / "src" / "fast.py").write_text("tampered\n")
+    (repo / "stray.txt").write_text("x\n")
+    assert workspace.escaped_writes(before) == ["<checkout>/src/fast.py", "<checkout>/stray.txt"]
+
+
+def test_reopen_puts_the_branch_back_at_the_last_kept_commit(repo, workspace):
+    (workspace.worktree / "src" / "fast.py").write_text("def f():\n    return 4\n")
+    kept = workspace.keep("kept", {"n": 1})
+    (workspace.worktree / "src" / "fast.py").write_text("def f():\n    return 5\n")
+    workspace.keep("committed but never recorded: a kill came first", {"n": 2})
+    (workspace.worktree / "src" / "half.py").write_text("half-applied\n")
+    gitdir = Path(git(workspace.worktree, "rev-parse", "--absolute-git-dir").strip())
+    (gitdir / "index.lock").write_text("")  # left by a kill in the middle of a git command
+    workspace.close()
+
+    again = reopen_workspace(open_repo(repo), "t1", workspace.base_commit, kept)
+    try:
+        assert git(repo, "rev-parse", "simopt/t1").strip() == kept
+        assert again.changed_paths() == []
+        assert (again.best_dir / "src" / "fast.py").read_text() == "def f():\n    return 4\n"
+    finally:
+        again.close()
+
+
+def test_reopen_recreates_a_deleted_worktree(repo, workspace):
+    base = workspace.base_commit
+    workspace.close()
+    subprocess.run(["rm", "-rf", str(workspace.worktree)], check=True)
+    again = reopen_workspace(open_repo(repo), "t1", base, base)
+    try:
+        assert (again.worktree / "src" / "fast.py").is_file()
+        assert git(again.worktree, "rev-parse", "--abbrev-ref", "HEAD").strip() == "simopt/t1"
+    finally:
+        again.close()
+
+
+def test_one_process_per_session(repo, workspace):
+    with pytest.raises(UserError, match="running in another process"):
+        reopen_workspace(open_repo(repo), "t1", workspace.base_commit, workspace.base_commit)
+
+
+def test_errors(tmp_path, repo):
+    with pytest.raises(UserError, match="not a git repository"):
+        open_repo(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    with pytest.raises(UserError, match="no commit yet"):
+        open_repo(empty)
+    target = load_target(repo)
+    (repo / "src" / "fast.py").write_text("dirty\n")
+    with pytest.raises(UserError, match=r"uncommitted changes in the target's files \(src/fast.py\)"):
+        create_workspace(open_repo(repo), "t2", target)
+    git(repo, "checkout", "-q", "--", "src/fast.py")
+    (repo / "notes.txt").write_text("edited, but not a target file\n")
+    ws = create_workspace(open_repo(repo), "t2", target)
+    ws.close()
+    with pytest.raises(UserError, match="already exists: pass --resume"):
+        create_workspace(open_repo(repo), "t2", target)
+    with pytest.raises(UserError, match="no longer exists"):
+        reopen_workspace(open_repo(repo), "nope", ws.base_commit, ws.base_commit)
