@@ -1,0 +1,331 @@
+"""The openai proposer against a scripted model on a local OpenAI-compatible server.
+
+The real `openai` client talks real HTTP to tests/llm_server.py; the assertions look at what the
+server received (the tool results the model was shown), not only at return values.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm_server import LLMServer, error, text, tool_calls, tool_results
+from simopt.agents.base import Brief, NoProposal, ProposerExhausted, ProposerUnavailable
+from simopt.agents.openai_agent import DEFAULT_PROGRAM, OpenAIProposer
+from simopt.errors import UserError
+
+SLOW_SUM = '''def sum_of_squares(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+'''
+FAST_BODY = "    return (n - 1) * n * (2 * n - 1) // 6\n"
+SECRET = "TOP SECRET 42\n"
+PRICES = {"scripted-model": {"prompt": 1.0, "completion": 2.0}}
+
+
+@pytest.fixture
+def worktree(tmp_path: Path) -> Path:
+    root = tmp_path / "worktree"
+    (root / "simopt" / "netsim").mkdir(parents=True)
+    (root / "simopt" / "netsim" / "hot.py").write_text(SLOW_SUM)
+    (root / "guards").mkdir()
+    (root / "guards" / "test_oracle.py").write_text("def test_oracle():\n    assert True\n")
+    (tmp_path / "secret.txt").write_text(SECRET)
+    return root
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch):
+    """Point the environment at a scripted server: `endpoint(steps)` starts one."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_MODEL", raising=False)
+    monkeypatch.delenv("SIMOPT_PRICES", raising=False)
+    servers = []
+
+    def start(steps) -> LLMServer:
+        server = LLMServer(steps).__enter__()
+        servers.append(server)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def make_brief(**overrides) -> Brief:
+    fields = dict(goal="make the fattree scenario faster", experiment=4, scenario="fattree",
+                  editable=("simopt/netsim/**",), protected=("guards/**", "scenarios/**"),
+                  best_commit="0123456789abcdef", best_speedup=1.07)
+    fields.update(overrides)
+    return Brief(**fields)
+
+
+def proposer(tmp_path: Path, **options) -> OpenAIProposer:
+    options.setdefault("model", "scripted-model")
+    options.setdefault("backoff_s", 0.001)
+    return OpenAIProposer(repo=tmp_path, **options)
+
+
+def call_ids(body) -> list[str]:
+    return [call["id"] for message in body["messages"] if message.get("tool_calls") for call in message["tool_calls"]]
+
+
+def test_reads_edits_and_submits_a_speedup(tmp_path, worktree, endpoint):
+    def edit_from_what_was_read(body):
+        shown = tool_results(body)["call_0"]
+        body_lines = [line[7:] for line in shown.splitlines()[2:6]]  # file lines 2-5, numbers cut off
+        return tool_calls(("edit_file", {"path": "simopt/netsim/hot.py",
+                                         "old_text": "\n".join(body_lines) + "\n", "new_text": FAST_BODY}))
+
+    server = endpoint([
+        tool_calls(("read_file", {"path": "simopt/netsim/hot.py"})),
+        edit_from_what_was_read,
+        tool_calls(("submit", {"description": "closed-form sum of squares",
+                               "hypothesis": "O(1) instead of a loop, same integers"}), usage=(300, 40)),
+    ])
+    result = proposer(tmp_path, prices=PRICES).propose(make_brief(), worktree)
+
+    assert result.description == "closed-form sum of squares"
+    assert result.hypothesis == "O(1) instead of a loop, same integers"
+    assert result.extra["changed_paths"] == ["simopt/netsim/hot.py"]
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (500, 80)
+    assert result.usage.cost_usd == pytest.approx((500 * 1.0 + 80 * 2.0) / 1e6)
+    spec = importlib.util.spec_from_file_location("hot", worktree / "simopt" / "netsim" / "hot.py")
+    hot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hot)
+    assert "for i in range" not in (worktree / "simopt" / "netsim" / "hot.py").read_text()
+    assert [hot.sum_of_squares(n) for n in range(50)] == [sum(i * i for i in range(n)) for n in range(50)]
+
+    first, second, third = server.requests
+    assert first["model"] == "scripted-model"
+    assert first["messages"][0] == {"role": "system", "content": DEFAULT_PROGRAM.read_text()}
+    assert "simopt/netsim/hot.py" in first["messages"][1]["content"]
+    assert {tool["function"]["name"] for tool in first["tools"]} >= {"read_file", "edit_file", "submit", "profile_scenario"}
+    assert "    4          total += i * i" in tool_results(second)["call_0"]
+    assert tool_results(third)["call_0"].startswith("edited simopt/netsim/hot.py")
+
+
+def test_writing_a_guard_file_is_refused_and_the_model_is_told(tmp_path, worktree, endpoint):
+    guard = worktree / "guards" / "test_oracle.py"
+    before = guard.read_text()
+    server = endpoint([
+        tool_calls(("write_file", {"path": "guards/test_oracle.py", "content": "def test_oracle():\n    pass\n"}),
+                   ("edit_file", {"path": "guards/test_oracle.py", "old_text": "assert True", "new_text": "pass"}),
+                   ("read_file", {"path": "guards/test_oracle.py"})),
+        text("I cannot weaken the guards, so I stop here."),
+    ])
+    with pytest.raises(NoProposal) as raised:
+        proposer(tmp_path).propose(make_brief(), worktree)
+
+    assert guard.read_text() == before
+    results = tool_results(server.requests[1])
+    for call in ("call_0", "call_1"):
+        assert results[call].startswith("error: refused: guards/test_oracle.py is protected")
+        assert "'guards/**'" in results[call]
+    assert "assert True" in results["call_2"]  # reading a protected file is allowed
+    assert "without submitting" in str(raised.value)
+    assert raised.value.usage.prompt_tokens == 200
+
+
+def test_leaving_the_worktree_is_refused(tmp_path, worktree, endpoint):
+    (worktree / "simopt" / "netsim" / "escape").symlink_to(tmp_path)
+    server = endpoint([
+        tool_calls(("read_file", {"path": "../secret.txt"}),
+                   ("read_file", {"path": str(tmp_path / "secret.txt")}),
+                   ("read_file", {"path": "simopt/netsim/escape/secret.txt"}),
+                   ("write_file", {"path": "simopt/netsim/escape/secret.txt", "content": "overwritten"}),
+                   ("list_files", {"path": "simopt/netsim/escape"}),
+                   ("search", {"pattern": "outside", "path": "simopt/netsim/escape"})),
+        text("No way out."),
+    ])
+    with pytest.raises(NoProposal):
+        proposer(tmp_path).propose(make_brief(), worktree)
+
+    results = tool_results(server.requests[1])
+    assert len(results) == 6
+    assert all(result.startswith("error: ") for result in results.values())
+    assert "'..' is refused" in results["call_0"]
+    assert "absolute paths are refused" in results["call_1"]
+    assert "outside the worktree" in results["call_2"]
+    assert "outside the worktree" in results["call_3"]
+    assert (tmp_path / "secret.txt").read_text() == SECRET
+    assert not any("TOP SECRET" in result for result in results.values())
+
+
+def test_garbage_tool_calls_are_answered_with_errors(tmp_path, worktree, endpoint):
+    server = endpoint([
+        tool_calls(("delete_everything", {"path": "."}),
+                   ("read_file", "{not json"),
+                   ("read_file", "[1, 2]"),
+                   ("read_file", {"start_line": 3}),
+                   ("read_file", {"path": "simopt/netsim/hot.py", "start_line": "two"}),
+                   ("submit", "description=fast")),
+        text("sorry"),
+    ])
+    with pytest.raises(NoProposal):
+        proposer(tmp_path).propose(make_brief(), worktree)
+
+    results = tool_results(server.requests[1])
+    assert "unknown tool 'delete_everything'" in results["call_0"]
+    assert "not valid JSON" in results["call_1"]
+    assert "must be a JSON object" in results["call_2"]
+    assert "needs the argument 'path'" in results["call_3"]
+    assert "'start_line' must be a integer" in results["call_4"]
+    assert "not valid JSON" in results["call_5"]
+    assert all(value.startswith("error: ") for value in results.values())
+    assert set(call_ids(server.requests[1])) == set(results)
+
+
+def test_server_errors_are_retried_then_the_proposer_is_unavailable(tmp_path, worktree, endpoint):
+    server = endpoint([error(500)] * 2 + [error(429, "slow down")] * 2)
+    with pytest.raises(ProposerUnavailable, match="HTTP 429.*after 4 attempts"):
+        proposer(tmp_path, retries=3).propose(make_brief(), worktree)
+    assert len(server.requests) == 4
+
+
+def test_transient_errors_are_retried_until_the_model_answers(tmp_path, worktree, endpoint):
+    server = endpoint([
+        error(429), error(503),
+        tool_calls(("write_file", {"path": "simopt/netsim/hot.py", "content": "def sum_of_squares(n):\n" + FAST_BODY})),
+        error(500),
+        tool_calls(("submit", {"description": "closed form"})),
+    ])
+    result = proposer(tmp_path, retries=2).propose(make_brief(), worktree)
+    assert result.description == "closed form"
+    assert result.hypothesis is None
+    assert len(server.requests) == 5
+    assert result.extra["requests"] == 2
+
+
+def test_an_unreachable_endpoint_makes_the_proposer_unavailable(tmp_path, worktree, monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(ProposerUnavailable, match="APIConnectionError"):
+        proposer(tmp_path, retries=1).propose(make_brief(), worktree)
+
+
+def test_authentication_errors_are_not_retried(tmp_path, worktree, endpoint):
+    server = endpoint([error(401, "bad key")] * 3)
+    with pytest.raises(ProposerUnavailable, match="HTTP 401"):
+        proposer(tmp_path).propose(make_brief(), worktree)
+    assert len(server.requests) == 1
+
+
+def test_an_answer_without_a_proposal_is_no_proposal(tmp_path, worktree, endpoint):
+    server = endpoint([text("The code is already optimal.", usage=(70, 9))])
+    with pytest.raises(NoProposal, match="already optimal") as raised:
+        proposer(tmp_path).propose(make_brief(), worktree)
+    assert (raised.value.usage.prompt_tokens, raised.value.usage.completion_tokens) == (70, 9)
+    assert len(server.requests) == 1
+
+
+def test_a_model_that_edits_but_forgets_to_submit_is_reminded(tmp_path, worktree, endpoint):
+    server = endpoint([
+        tool_calls(("write_file", {"path": "simopt/netsim/hot.py", "content": "def sum_of_squares(n):\n" + FAST_BODY})),
+        text("Done."),
+        tool_calls(("submit", {"description": "closed form", "hypothesis": "no loop"})),
+    ])
+    result = proposer(tmp_path).propose(make_brief(), worktree)
+    assert result.description == "closed form"
+    reminder = server.requests[2]["messages"][-1]
+    assert reminder["role"] == "user" and "did not call submit" in reminder["content"]
+
+
+def test_submitting_without_a_change_is_refused(tmp_path, worktree, endpoint):
+    original = (worktree / "simopt" / "netsim" / "hot.py").read_text()
+    server = endpoint([
+        tool_calls(("write_file", {"path": "simopt/netsim/hot.py", "content": original}),
+                   ("submit", {"description": "rewrote hot.py"})),
+        text("Nothing to propose."),
+    ])
+    with pytest.raises(NoProposal):
+        proposer(tmp_path).propose(make_brief(), worktree)
+    assert "nothing in the worktree differs" in tool_results(server.requests[1])["call_1"]
+
+
+def test_the_tool_call_limit_ends_the_experiment(tmp_path, worktree, endpoint):
+    server = endpoint([tool_calls(("list_files", {}))] * 5)
+    with pytest.raises(NoProposal, match="its 4 tool calls"):
+        proposer(tmp_path, max_tool_calls=4).propose(make_brief(), worktree)
+    assert len(server.requests) == 4
+    assert "3 tool call(s) left" in tool_results(server.requests[1])["call_0"]
+    assert "1 tool call(s) left" in tool_results(server.requests[3])["call_0"]
+
+
+def test_the_token_limit_ends_the_experiment(tmp_path, worktree, endpoint):
+    endpoint([tool_calls(("list_files", {}), usage=(600, 10))] * 3)
+    with pytest.raises(NoProposal, match="1220 tokens"):
+        proposer(tmp_path, max_tokens=1000).propose(make_brief(), worktree)
+
+
+def test_the_session_cost_limit_stops_the_session(tmp_path, worktree, endpoint):
+    server = endpoint([tool_calls(("list_files", {}), usage=(400_000, 0))] * 3)
+    agent = proposer(tmp_path, prices=PRICES, max_cost_usd=0.5, max_tokens=10**7)
+    with pytest.raises(NoProposal, match="cost limit"):
+        agent.propose(make_brief(), worktree)
+    assert agent.spent_usd == pytest.approx(0.8)
+    with pytest.raises(ProposerExhausted, match="cost limit"):
+        agent.propose(make_brief(experiment=5), worktree)
+    assert len(server.requests) == 2
+
+
+def test_the_brief_carries_recent_experiments_and_their_evidence(tmp_path, worktree, endpoint):
+    recent = (
+        {"n": 2, "status": "keep", "description": "cache routes", "metric": {"ratio": 0.91, "ci": [0.9, 0.92]}},
+        {"n": 3, "status": "guard_fail", "description": "fattree-only routing", "hypothesis": "skip BFS",
+         "asi": {"rollback_reason": "guard test_routing failed on a ring", "next_action_hint": "keep the generic path",
+                 "failures": [{"test": "test_routing", "counterexample": "x" * 1000}]}},
+    )
+    server = endpoint([text("nothing")])
+    with pytest.raises(NoProposal):
+        proposer(tmp_path).propose(make_brief(recent=recent), worktree)
+    brief = server.requests[0]["messages"][1]["content"]
+    assert "#2 keep (time ratio 0.910, interval [0.9, 0.92]): cache routes" in brief
+    assert "#3 guard_fail: fattree-only routing" in brief
+    assert "hypothesis: skip BFS" in brief
+    assert "rollback_reason: guard test_routing failed on a ring" in brief
+    assert "next_action_hint: keep the generic path" in brief
+    assert "x" * 1000 not in brief and "x" * 300 in brief
+    assert "Current best: commit 0123456789ab, 1.070x" in brief
+    assert "guards/test_oracle.py" not in brief.split("## Editable files")[1]
+
+
+def test_a_program_file_replaces_the_default(tmp_path, worktree, endpoint):
+    program = tmp_path / "program.md"
+    program.write_text("Only ever touch the link model.\n")
+    server = endpoint([text("nothing")])
+    with pytest.raises(NoProposal):
+        proposer(tmp_path, program=program).propose(make_brief(), worktree)
+    assert server.requests[0]["messages"][0]["content"] == "Only ever touch the link model.\n"
+
+
+def test_missing_configuration_is_a_user_error(tmp_path, monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "SIMOPT_PRICES"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(UserError, match="OPENAI_API_KEY .* or OPENAI_BASE_URL"):
+        OpenAIProposer(repo=tmp_path, model="gpt-4o")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with pytest.raises(UserError, match="--model"):
+        OpenAIProposer(repo=tmp_path)
+    with pytest.raises(UserError, match="--max-cost needs a price for model 'my-local-model'"):
+        OpenAIProposer(repo=tmp_path, model="my-local-model", max_cost_usd=1.0)
+    with pytest.raises(UserError, match="cannot read the program file"):
+        OpenAIProposer(repo=tmp_path, model="gpt-4o", program=tmp_path / "missing.md")
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-4o-2024-08-06")
+    agent = OpenAIProposer(repo=tmp_path, max_cost_usd=1.0)
+    assert agent.price.prompt == 2.50
+
+
+def test_importing_the_proposer_does_not_import_openai():
+    code = "import sys, simopt.agents.openai_agent; print('openai' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
