@@ -1,0 +1,73 @@
+"""Guard-suite plumbing: settings profiles, the target engine, and structured results.
+
+Environment (set by `simopt.guard.run_guards`):
+  SIMOPT_TARGET_ROOT     the directory holding the simopt/netsim/ under test (default: this repo)
+  SIMOPT_GUARD_PROFILE   quick | standard | thorough (default: standard)
+  SIMOPT_GUARD_RESULTS   where to write the JSON results (one entry per test; optional)
+The hypothesis seed comes from pytest's `--hypothesis-seed`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from guards import profiles, record
+
+HARNESS_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config._guard_profile = profiles.active()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    settings.load_profile(config._guard_profile)
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config._guard_results = []
+
+
+@pytest.fixture(scope="session")
+def target_root() -> Path:
+    """The root directory of the version under test."""
+    return Path(os.environ.get("SIMOPT_TARGET_ROOT", HARNESS_ROOT))
+
+
+@pytest.fixture(scope="session")
+def engine(target_root):
+    """The target's public engine API (Simulation, simulate), loaded in this process only."""
+    from simopt.engine import load_engine
+
+    return load_engine(target_root)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    record.start(item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed or (report.when == "call" and report.passed) or report.skipped:
+        _remember(item.config, report)
+
+
+def _remember(config: pytest.Config, report: pytest.TestReport) -> None:
+    entry = {"test": report.nodeid, "outcome": report.outcome, "when": report.when}
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        entry["message"] = crash.message if crash is not None else str(report.longrepr).splitlines()[-1]
+        entry["counterexample"] = record.last(report.nodeid)
+    config._guard_results.append(entry)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = os.environ.get("SIMOPT_GUARD_RESULTS")
+    if path:
+        document = {"version": 1, "profile": session.config._guard_profile, "tests": session.config._guard_results}
+        Path(path).write_text(json.dumps(document, indent=1), encoding="utf-8")

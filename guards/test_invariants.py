@@ -1,0 +1,93 @@
+"""Invariant guards: properties every correct run has, checked on the target's own traces."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from hypothesis import given, strategies as st
+
+from guards import checks, record, strategies
+from guards.profiles import examples
+
+
+def traced(engine, case: strategies.Case) -> dict:
+    record.show(case.kind, case.instance)
+    return engine.simulate(case.instance, trace=True)
+
+
+@examples(40)
+@given(strategies.cases())
+def test_trace_invariants(engine, case):
+    """Conservation by cause, pacing, causality, live links, FIFO, buffers, the horizon, the digest."""
+    result = traced(engine, case)
+    checks.check_digest(result)
+    checks.check_outcomes_match_trace(case.instance, result)
+    checks.check_injections(case.instance, result)
+    checks.check_trace(case.instance, result)
+
+
+@examples(15)
+@given(strategies.perturbed_fattrees())
+def test_trace_invariants_on_perturbed_fattrees(engine, case):
+    result = traced(engine, case)
+    checks.check_outcomes_match_trace(case.instance, result)
+    checks.check_trace(case.instance, result)
+
+
+@examples(30)
+@given(strategies.cases(topology=strategies.topologies(), failures=False))
+def test_routes_are_complete_ecmp_shortest_paths(engine, case):
+    """Without failures, every hop is the ECMP pick from networkx's complete next-hop set."""
+    checks.check_routes(case.instance, traced(engine, case))
+
+
+@examples(15)
+@given(strategies.cases(topology=strategies.fattrees(), failures=False, max_flows=16))
+def test_fattree_routes_are_complete_ecmp_shortest_paths(engine, case):
+    checks.check_routes(case.instance, traced(engine, case))
+
+
+@examples(20)
+@given(strategies.cases(), st.lists(st.integers(0, 2_000_000), max_size=6))
+def test_trace_and_slicing_change_nothing(engine, case, cuts):
+    """The digest is the same with or without a trace, and however the run is sliced."""
+    whole = traced(engine, case)
+    untraced = engine.simulate(case.instance)
+    assert untraced["digest"] == whole["digest"], "tracing changes the digest"
+    assert "trace" not in untraced, "a run without trace=True returned a trace"
+    sim = engine.Simulation(case.instance)
+    for cut in sorted(cuts):
+        sim.run(cut)
+        assert sim.now <= case.instance["horizon_ns"], f"now={sim.now} passed the horizon after run({cut})"
+    sliced = sim.result()
+    assert sliced["digest"] == whole["digest"], f"slicing at {sorted(cuts)} ns changes the digest"
+
+
+DETERMINISM_SCRIPT = """
+import json, sys
+from pathlib import Path
+from simopt.engine import load_engine
+instance = json.loads(sys.stdin.read())
+print(load_engine(Path(sys.argv[1])).simulate(instance)["digest"])
+"""
+
+
+@examples(1)
+@given(strategies.cases(max_flows=6))
+def test_same_digest_in_two_processes(engine, target_root, case):
+    """Two fresh processes with different hash seeds give the digest of this one."""
+    record.show(case.kind, case.instance)
+    expected = engine.simulate(case.instance)["digest"]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", DETERMINISM_SCRIPT, str(target_root)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        for hash_seed in ("1", "2")
+    ]
+    for hash_seed, process in zip(("1", "2"), processes):
+        out, err = process.communicate(json.dumps(case.instance), timeout=60)
+        assert process.returncode == 0, f"engine crashed in a fresh process: {err.strip().splitlines()[-1:]}"
+        assert out.strip() == expected, f"PYTHONHASHSEED={hash_seed} gives another digest"
