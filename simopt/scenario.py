@@ -107,7 +107,7 @@ def _expand(scenario: Scenario) -> dict:
     for flow_table in top.tables("flows"):
         flows.append(_explicit_flow(flow_table, len(flows), names, line_rate))
     events = [_explicit_event(table, names, links) for table in top.tables("link_events")]
-    events += _random_events(top.table("random_failures"), topology, links, scenario.seed)
+    events += _random_events(top.table("random_failures"), topology, scenario.seed)
     top.finish()
     events.sort(key=lambda e: (e["time_ns"], e["a"], e["b"], e["action"]))
     return {
@@ -124,21 +124,25 @@ def _expand(scenario: Scenario) -> dict:
 
 def _topology(table: Table, scenario: Scenario) -> Topology:
     kind = table.string("kind", choices=sorted(BUILDERS))
-    builder = BUILDERS[kind]
     injected = {"rng": component_rng(scenario.seed, "topology"), "base": scenario.path.parent}
-    params = table.rest()
-    accepted = [name for name in inspect.signature(builder).parameters if name not in injected]
+    return _call("topology", f"kind {kind}", BUILDERS[kind], table.rest(), injected, ["kind"])
+
+
+def _call(section: str, variant: str, builder, params: dict, injected: dict, common: list[str]):
+    """Call a builder with the table's remaining keys as keyword arguments, checked against its
+    signature first so a typo or a missing key is named rather than a TypeError."""
+    signature = inspect.signature(builder).parameters
+    accepted = [name for name in signature if name not in injected]
     for key in params:
         if key not in accepted:
-            raise ValueError(f"unknown key topology.{key} for kind {kind} (expected one of kind, {', '.join(accepted)})")
-    for name, parameter in inspect.signature(builder).parameters.items():
-        if name in accepted and parameter.default is inspect.Parameter.empty and name not in params:
-            raise ValueError(f"topology.{name} is required for kind {kind}")
-    needed = {name: value for name, value in injected.items() if name in inspect.signature(builder).parameters}
+            raise ValueError(f"unknown key {section}.{key} for {variant} (expected one of {', '.join(common + accepted)})")
+    for name in accepted:
+        if signature[name].default is inspect.Parameter.empty and name not in params:
+            raise ValueError(f"{section}.{name} is required for {variant}")
     try:
-        return builder(**params, **needed)
+        return builder(**params, **{name: value for name, value in injected.items() if name in signature})
     except ValueError as error:
-        raise ValueError(_qualify("topology", error)) from None
+        raise ValueError(_qualify(section, error)) from None
 
 
 def _qualify(section: str, error: ValueError) -> str:
@@ -175,17 +179,11 @@ def _pattern_flows(table: Table, topology: Topology, names: dict, line_rate: lis
     starts = table.time_value("start", default=0)
     rate = table.integer("rate_bps", minimum=1, default=None)
     params = table.rest()
-    accepted = [name for name in inspect.signature(PATTERNS[pattern]).parameters if name not in ("endpoints", "rng")]
-    for key in params:
-        if key not in accepted:
-            expected = ", ".join(["pattern", "bytes", "start_ns", "rate_bps", *accepted])
-            raise ValueError(f"unknown key traffic.{key} for pattern {pattern} (expected one of {expected})")
     if "dst" in params:
         params["dst"] = _node_id(params["dst"], names, "traffic.dst")
-    try:
-        pairs = PATTERNS[pattern](topology.hosts(), component_rng(seed, "traffic.pairs"), **params)
-    except ValueError as error:
-        raise ValueError(_qualify("traffic", error)) from None
+    injected = {"endpoints": topology.hosts(), "rng": component_rng(seed, "traffic.pairs")}
+    common = ["pattern", "bytes", "start_ns", "rate_bps"]
+    pairs = _call("traffic", f"pattern {pattern}", PATTERNS[pattern], params, injected, common)
     sizes = draw(sizes, len(pairs), component_rng(seed, "traffic.bytes"))
     starts = draw(starts, len(pairs), component_rng(seed, "traffic.start"))
     return [
@@ -226,7 +224,7 @@ def _explicit_event(table: Table, names: dict, links: list[dict]) -> dict:
     return event
 
 
-def _random_events(table: Table, topology: Topology, links: list[dict], seed: int) -> list[dict]:
+def _random_events(table: Table, topology: Topology, seed: int) -> list[dict]:
     if not table.data:
         return []
     count = table.integer("count", minimum=1)
