@@ -97,22 +97,30 @@ class Workspace:
         out = wt.git.diff("--cached", "--name-only", "--no-renames", "-z", self.best_commit)
         return sorted(path for path in out.split("\0") if path)
 
-    def keep(self, description: str, result: dict[str, Any]) -> str:
-        """Commit the candidate with `result` as a `Simopt-Result:` trailer; it becomes the best."""
-        wt = self._wt()
-        wt.git.add("-A")
+    def keep(self, description: str, result: dict[str, Any], paths: list[str]) -> str:
+        """Commit `paths` with `result` as a `Simopt-Result:` trailer; the commit becomes the best.
+
+        Only the proposal's paths are committed: files the checks left behind (caches) are not.
+        """
+        wt = self._stage(paths)
         subject = " ".join(description.split()) or "(no description)"
         trailer = f"{TRAILER}: {json.dumps(result, sort_keys=True, separators=(',', ':'))}"
         wt.git(c=_identity(wt)).commit("--no-verify", "--allow-empty", "-q", "-m", subject, "-m", trailer)
         self.best_commit = wt.head.commit.hexsha
+        self.reset()
         _checkout_detached(self.best_dir, self.best_commit)
         return self.best_commit
 
-    def save_diff(self, path: Path) -> bool:
-        """Write the candidate's changes against the best (new files included) to `path`; False if none."""
-        wt = self._wt()
-        wt.git.add("-A")
-        diff = wt.git.diff("--cached", "--binary", "--no-renames", self.best_commit, stdout_as_string=False)
+    def save_diff(self, path: Path, paths: list[str] | None = None) -> bool:
+        """Write the changes to `paths` (default: all) against the best, new files included; False if none."""
+        if paths is None:
+            paths = self.changed_paths()
+        if not paths:
+            return False
+        wt = self._stage(paths)
+        diff = wt.git(literal_pathspecs=True).diff(
+            "--cached", "--binary", "--no-renames", self.best_commit, "--", *paths, stdout_as_string=False
+        )
         if not diff:
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +161,14 @@ class Workspace:
         repo = git.Repo(self.repo_root)
         repo.git.worktree("remove", "--force", str(self.worktree))
         repo.git.branch("-D", self.branch)
+
+    def _stage(self, paths: list[str]) -> git.Repo:
+        """Stage exactly `paths` (added, changed or deleted) and nothing else."""
+        wt = self._wt()
+        wt.git.reset("-q")
+        if paths:
+            wt.git(literal_pathspecs=True).add("-A", "--", *paths)
+        return wt
 
     def _wt(self) -> git.Repo:
         return git.Repo(self.worktree)

@@ -63,14 +63,17 @@ def test_create_leaves_the_user_checkout_alone(repo):
 def test_keep_commits_with_a_trailer_and_moves_best(repo, workspace):
     (workspace.worktree / "src" / "fast.py").write_text("def f():\n    return 1  # faster\n")
     (workspace.worktree / "src" / "new.py").write_text("X = 1\n")
-    assert workspace.changed_paths() == ["src/fast.py", "src/new.py"]
-    sha = workspace.keep("Make f faster", {"n": 1, "ratio": 0.9})
+    paths = workspace.changed_paths()
+    assert paths == ["src/fast.py", "src/new.py"]
+    (workspace.worktree / "src" / "cache.pyc").write_bytes(b"\0")  # left by a check, not proposed
+    sha = workspace.keep("Make f faster", {"n": 1, "ratio": 0.9}, paths)
     assert git(repo, "rev-parse", "simopt/t1").strip() == sha == workspace.best_commit
     message = git(repo, "log", "-1", "--format=%B", sha)
     assert message.startswith("Make f faster\n")
     assert parse_trailer(message) == {"n": 1, "ratio": 0.9}
     assert (workspace.best_dir / "src" / "new.py").read_text() == "X = 1\n"
     assert (workspace.base_dir / "src" / "fast.py").read_text() == "def f():\n    return 1\n"
+    assert git(repo, "show", "--name-only", "--format=", sha).split() == ["src/fast.py", "src/new.py"]
     assert workspace.changed_paths() == []
 
 
@@ -81,7 +84,7 @@ def test_discard_saves_a_diff_with_new_files_and_resets(tmp_path, workspace):
     (workspace.worktree / "junk.pyc").write_bytes(b"\0")
     assert workspace.changed_paths() == ["junk.pyc", "notes.txt", "src/extra.py", "src/fast.py"]
     patch = tmp_path / "patches" / "0001.diff"
-    assert workspace.save_diff(patch)
+    assert workspace.save_diff(patch, ["notes.txt", "src/extra.py", "src/fast.py"])
     workspace.reset()
     assert workspace.changed_paths() == []
     assert not (workspace.worktree / "src" / "extra.py").exists()
@@ -89,6 +92,7 @@ def test_discard_saves_a_diff_with_new_files_and_resets(tmp_path, workspace):
     git(workspace.worktree, "apply", str(patch))  # the saved diff reproduces the candidate exactly
     assert (workspace.worktree / "src" / "extra.py").read_text() == "Y = 2\n"
     assert not (workspace.worktree / "notes.txt").exists()
+    assert not (workspace.worktree / "junk.pyc").exists()  # not among the paths saved
     workspace.reset()
     assert not workspace.save_diff(tmp_path / "empty.diff")
 
@@ -113,9 +117,9 @@ def test_writes_to_the_user_checkout_are_detected(repo, workspace):
 
 def test_reopen_puts_the_branch_back_at_the_last_kept_commit(repo, workspace):
     (workspace.worktree / "src" / "fast.py").write_text("def f():\n    return 4\n")
-    kept = workspace.keep("kept", {"n": 1})
+    kept = workspace.keep("kept", {"n": 1}, ["src/fast.py"])
     (workspace.worktree / "src" / "fast.py").write_text("def f():\n    return 5\n")
-    workspace.keep("committed but never recorded: a kill came first", {"n": 2})
+    workspace.keep("committed but never recorded: a kill came first", {"n": 2}, ["src/fast.py"])
     (workspace.worktree / "src" / "half.py").write_text("half-applied\n")
     gitdir = Path(git(workspace.worktree, "rev-parse", "--absolute-git-dir").strip())
     (gitdir / "index.lock").write_text("")  # left by a kill in the middle of a git command
