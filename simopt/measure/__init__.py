@@ -1,0 +1,5 @@
+"""Paired timing of two versions: statistics, workers, the sequential keep/discard decision."""
+
+from simopt.measure.paired import compare_versions
+
+__all__ = ["compare_versions"]

@@ -1,0 +1,53 @@
+"""The sequential decision: collect pairs, look at growing counts, stop at the first verdict.
+
+Shared by the scenario comparison (lockstep slices in workers) and the generic command
+comparison (whole process runs): both hand it a function that measures one more pair.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+from simopt.measure.stats import Decision, decide, look_alpha, look_fractions
+
+NextPair = Callable[[], "tuple[float, float] | None"]  # (baseline, candidate) times, or None: not a pair
+Progress = Callable[[float, int], None]  # (elapsed seconds, pairs so far)
+
+
+def run_sequential(
+    next_pair: NextPair,
+    *,
+    max_seconds: float,
+    min_effect: float,
+    progress: Progress | None = None,
+    started: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[Decision, list[float]]:
+    """Measure pairs until a look gives a verdict or the budget is spent; return it and the log ratios.
+
+    Looks happen at fixed fractions of the budget, counted from `started` (default: now); when
+    several are due at once they count as one, which only lowers the error rate spent.
+    """
+    if max_seconds <= 0 or min_effect <= 0:
+        raise ValueError(f"max_seconds(={max_seconds}) and min_effect(={min_effect}) must be > 0")
+    start = clock() if started is None else started
+    looks_at = [fraction * max_seconds for fraction in look_fractions()]
+    ratios: list[float] = []
+    while True:
+        pair = next_pair()
+        if pair is not None:
+            baseline, candidate = pair
+            ratios.append(math.log(candidate / baseline))
+        elapsed = clock() - start
+        if progress is not None:
+            progress(elapsed, len(ratios))
+        if elapsed < looks_at[0]:
+            continue
+        while len(looks_at) > 1 and elapsed >= looks_at[1]:
+            looks_at.pop(0)
+        decision = decide(ratios, min_effect=min_effect, alpha=look_alpha(), final=len(looks_at) == 1)
+        if decision.verdict is not None:
+            return decision, ratios
+        looks_at.pop(0)
