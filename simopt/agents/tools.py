@@ -2,12 +2,10 @@
 
 Every path is relative to the worktree: absolute paths, `..` and symlinks that lead outside are
 refused. Any file may be read; writing needs the path to match an editable glob and no protected
-glob, and a refusal names the rule. Running and profiling the scenario happen in a subprocess
-(the installed harness, the worktree's engine) under a time limit. Results are plain text for
-the model; a mistake the model made comes back as text starting with `error:`, never raises.
-
-Run as `python -P -m simopt.agents.tools ROOT SCENARIO [--profile N]` it is the child side of
-the run and profile tools.
+glob, and a refusal names the rule. Running and profiling the scenario call `simopt run --repo
+WORKTREE` in a subprocess (the installed harness, the worktree's engine) under a time limit.
+Results are plain text for the model; a mistake the model made comes back as text starting with
+`error:`, never raises.
 """
 
 from __future__ import annotations
@@ -81,9 +79,8 @@ TOOLS = (
           "content": Param("string", "the whole new content of the file")}),
     Tool("run_scenario", "Run the benchmark scenario on the worktree's current code: "
          "digest, events, packet-hops and wall time (one run, noisy: the harness measures properly)."),
-    Tool("profile_scenario", "Run the scenario under cProfile and show the top functions.",
-         {"top": Param("integer", "how many functions to show (default 25)", False),
-          "sort": Param("string", "'cumulative' (default) or 'tottime'", False)}),
+    Tool("profile_scenario", "Run the scenario under cProfile: the top functions by cumulative time "
+         "(tottime is the time spent in the function itself)."),
     Tool("submit", "Propose the edits now in the worktree and end this experiment.",
          {"description": Param("string", "what you changed, one or two sentences"),
           "hypothesis": Param("string", "why it should be faster while giving identical output", False)}),
@@ -256,14 +253,15 @@ class WorktreeTools:
         return f"wrote {rel} ({len(content.splitlines())} lines)"
 
     def run_scenario(self) -> str:
-        """One run of the scenario on the worktree's code: its outcome as JSON."""
-        return self._child([])
+        """One run of the scenario on the worktree's code: its summary as compact JSON."""
+        summary, _ = self._simopt_run([])
+        return json.dumps(summary)
 
-    def profile_scenario(self, top: int = 25, sort: str = "cumulative") -> str:
-        """The scenario under cProfile: the top functions."""
-        if sort not in ("cumulative", "tottime"):
-            raise ToolError(f"sort must be 'cumulative' or 'tottime', got {sort!r}")
-        return self._child(["--profile", str(min(max(top, 1), 80)), "--sort", sort])
+    def profile_scenario(self) -> str:
+        """The scenario under cProfile: its digest and the top functions."""
+        summary, profile = self._simopt_run(["--profile"])
+        profile = profile.replace(str(self.root) + os.sep, "").strip()
+        return f"digest {summary['digest']}, wall {summary['wall_s']:.3f} s (profiled, slower than usual)\n{profile}"
 
     def _writable(self, path: str) -> tuple[Path, str]:
         file, rel = self.resolve(path)
@@ -276,17 +274,20 @@ class WorktreeTools:
         if rel not in self._originals:
             self._originals[rel] = file.read_bytes() if file.is_file() else None
 
-    def _child(self, extra: list[str]) -> str:
-        command = [sys.executable, "-P", "-m", "simopt.agents.tools", str(self.root), self.scenario, *extra]
+    def _simopt_run(self, extra: list[str]) -> tuple[dict[str, Any], str]:
+        """`simopt run --json` on the worktree: its summary and its stderr; ToolError on failure."""
+        # -P keeps the worktree's own copy of the harness off sys.path: only its engine is loaded.
+        command = [sys.executable, "-P", "-m", "simopt.cli", "run", "--scenario", self.scenario,
+                   "--repo", str(self.root), "--json", *extra]
         try:
             done = subprocess.run(command, cwd=self.root, capture_output=True, text=True,
                                   timeout=self.run_timeout_s, env=_child_env())
         except subprocess.TimeoutExpired:
-            return f"error: the run did not finish within {self.run_timeout_s:g} s (timeout)"
+            raise ToolError(f"the run did not finish within {self.run_timeout_s:g} s (timeout)") from None
         if done.returncode != 0:
             tail = "\n".join(done.stderr.strip().splitlines()[-25:])
-            return f"error: the run failed (exit code {done.returncode}):\n{tail}"
-        return done.stdout.replace(str(self.root) + os.sep, "")
+            raise ToolError(f"the run failed (exit code {done.returncode}):\n{tail}")
+        return json.loads(done.stdout), done.stderr
 
 
 def _walk(directory: Path):
@@ -317,42 +318,3 @@ def _child_env() -> dict[str, str]:
     env["PYTHONHASHSEED"] = "0"
     env.pop("PYTHONPATH", None)
     return env
-
-
-def _child_main(argv: list[str]) -> int:
-    """Load the scenario and the worktree's engine, run once, print the outcome or a profile."""
-    import argparse
-    import time
-
-    from simopt.engine import load_engine
-    from simopt.scenario import build_instance, load_scenario
-
-    parser = argparse.ArgumentParser(prog="simopt.agents.tools")
-    parser.add_argument("root", type=Path)
-    parser.add_argument("scenario")
-    parser.add_argument("--profile", type=int)
-    parser.add_argument("--sort", default="cumulative")
-    args = parser.parse_args(argv)
-    instance = build_instance(load_scenario(args.scenario, repo=args.root))
-    engine = load_engine(args.root)
-    if args.profile:
-        import cProfile
-        import io
-        import pstats
-
-        profiler = cProfile.Profile()
-        result = profiler.runcall(engine.simulate, instance)
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.profile)
-        print(f"digest {result['digest']}, events {result['events']}\n{out.getvalue().strip()}")
-        return 0
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = engine.simulate(instance)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    summary = {key: result.get(key) for key in ("digest", "events", "packet_hops", "totals")}
-    print(json.dumps({"scenario": args.scenario, **summary, "wall_s": round(wall, 4), "cpu_s": round(cpu, 4)}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))
