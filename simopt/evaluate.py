@@ -1,0 +1,255 @@
+"""How the loop checks and times one version of a target: smoke, digest, guards, bench.
+
+A `ScenarioEvaluator` runs an engine package (netsim) on scenario files, always in a subprocess
+so a candidate that crashes or hangs costs one experiment, never the session. A
+`CommandEvaluator` drives a generic target through its configured shell commands. Both raise
+`CheckFailed` with a status from docs/history.md and the evidence for it.
+
+`python -m simopt.evaluate ROOT ENGINE SCENARIO_PATH` is the subprocess side: it prints one JSON
+line with the digest and the wall time of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from simopt.target import Target
+
+TAIL_LINES = 15
+_PYTEST_SUMMARY = ("passed", "failed", "error", "errors")
+
+
+class CheckFailed(Exception):
+    """A version failed a check: `status` is `crash`, `timeout` or `different_output`."""
+
+    def __init__(self, status: str, reason: str, evidence: dict[str, Any] | None = None):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.evidence = evidence or {}
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> list[str]:
+    """The last non-empty `lines` lines of `text`."""
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def run_command(command: list[str] | str, *, cwd: Path, timeout_s: float, env: dict[str, str] | None = None):
+    """Run a command in its own process group; kill the whole group on timeout or Ctrl-C."""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        shell=isinstance(command, str),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise CheckFailed("timeout", f"exceeded its time limit of {timeout_s:g} s") from None
+    except BaseException:
+        _kill_group(process)
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.communicate()
+
+
+class ScenarioEvaluator:
+    """Checks and times versions of an engine package on the target's scenario files."""
+
+    def __init__(self, target: Target, scenario: str, *, seed: int | None = None):
+        from simopt.scenario import build_instance, load_scenario
+
+        self.target = target
+        self.benchmark = load_scenario(self._scenario_ref(scenario), repo=target.root, seed=seed)
+        self.smoke_scenario = (
+            load_scenario(self._scenario_ref(target.smoke_scenario), repo=target.root)
+            if target.smoke_scenario
+            else self.benchmark
+        )
+        self.instance = build_instance(self.benchmark)
+        self.seed = self.benchmark.seed
+        self.digest_timeout_s = target.smoke_timeout
+
+    @property
+    def scenario_name(self) -> str:
+        return self.benchmark.name
+
+    def _scenario_ref(self, name: str) -> str:
+        path = self.target.root / self.target.scenarios / f"{name}.toml"
+        return str(path) if path.is_file() else name
+
+    def calibrate(self, root: Path) -> str:
+        """The benchmark digest of a known-good version; sets the digest run's time limit from it."""
+        started = time.perf_counter()
+        digest = self._run(root, self.benchmark, self.target.smoke_timeout, "the base version")["digest"]
+        self.digest_timeout_s = max(self.target.smoke_timeout, 10 * (time.perf_counter() - started))
+        return digest
+
+    def smoke(self, root: Path) -> str | None:
+        """Run the smoke scenario; return the benchmark digest when that is what the smoke ran."""
+        outcome = self._run(root, self.smoke_scenario, self.target.smoke_timeout, "the smoke run")
+        return outcome["digest"] if self.smoke_scenario is self.benchmark else None
+
+    def digest(self, root: Path) -> str | None:
+        """The candidate's digest on the benchmark scenario."""
+        return self._run(root, self.benchmark, self.digest_timeout_s, "the digest run")["digest"]
+
+    def guards(self, root: Path, *, guards_dir: Path | None, profile: str) -> dict[str, Any]:
+        """Run a guard suite (the target's own unless `guards_dir`) against `root` with a fresh seed."""
+        from simopt.guard import run_guards
+
+        directory = guards_dir or self.target.root / self.target.guard
+        return run_guards(root, seed=None, profile=profile, guards_dir=directory, timeout_s=self.target.guard_timeout)
+
+    def bench(
+        self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None
+    ) -> dict[str, Any]:
+        """Paired timing of `candidate` against `baseline` on the benchmark instance."""
+        from simopt.measure import compare_versions
+
+        return compare_versions(
+            baseline, candidate, self.instance, max_seconds=max_seconds, min_effect=min_effect, progress=progress,
+            engine=self.target.engine,
+        )
+
+    def _run(self, root: Path, scenario, timeout_s: float, what: str) -> dict[str, Any]:
+        # -P: the harness comes from the installed simopt, never from the checkout under test
+        command = [sys.executable, "-P", "-m", "simopt.evaluate", str(root), self.target.engine, str(scenario.path)]
+        if scenario.seed is not None:
+            command.append(str(scenario.seed))
+        try:
+            completed = run_command(command, cwd=root, timeout_s=timeout_s)
+        except CheckFailed as failure:
+            raise CheckFailed("timeout", f"{what} on {scenario.name} {failure.reason}", {"scenario": scenario.name})
+        if completed.returncode != 0:
+            lines = tail(completed.stderr)
+            last = lines[-1] if lines else f"exit code {completed.returncode}"
+            raise CheckFailed(
+                "crash", f"{what} on {scenario.name} crashed: {last}", {"scenario": scenario.name, "traceback": lines}
+            )
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+class CommandEvaluator:
+    """Checks and times versions of a generic target through its shell commands."""
+
+    def __init__(self, target: Target):
+        from simopt.measure import compare_commands  # noqa: F401  fail early if the bench is missing
+
+        self.target = target
+        self.scenario_name = target.bench
+
+    def calibrate(self, root: Path) -> None:
+        """Generic targets have no digest; the base must pass its smoke command."""
+        self.smoke(root)
+
+    def smoke(self, root: Path) -> None:
+        """Run the smoke command (when configured) in `root`; a non-zero exit is a crash."""
+        if not self.target.smoke:
+            return None
+        try:
+            completed = run_command(self.target.smoke, cwd=root, timeout_s=self.target.smoke_timeout)
+        except CheckFailed as failure:
+            raise CheckFailed("timeout", f"the smoke command {failure.reason}", {"command": self.target.smoke})
+        if completed.returncode != 0:
+            lines = tail(completed.stderr + completed.stdout)
+            last = lines[-1] if lines else f"exit code {completed.returncode}"
+            raise CheckFailed(
+                "crash", f"the smoke command crashed: {last}", {"command": self.target.smoke, "traceback": lines}
+            )
+        return None
+
+    def digest(self, root: Path) -> None:
+        """Generic targets have no output digest: correctness rests on the guards."""
+        return None
+
+    def guards(self, root: Path, *, guards_dir: Path | None, profile: str) -> dict[str, Any]:
+        """Run the guard command, or pytest over a guard folder, in `root`."""
+        if guards_dir is not None or not self.target.guard_command:
+            directory = guards_dir or self.target.root / self.target.guard
+            command: list[str] | str = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(directory)]
+        else:
+            command = self.target.guard_command
+        started = time.perf_counter()
+        completed = run_command(command, cwd=root, timeout_s=self.target.guard_timeout)
+        output = completed.stdout + completed.stderr
+        passed, failed = _pytest_counts(output)
+        if completed.returncode != 0:
+            failed = max(failed, 1)
+        failures = [] if completed.returncode == 0 else [
+            {"test": command if isinstance(command, str) else " ".join(command), "message": "\n".join(tail(output)),
+             "counterexample": None}
+        ]
+        return {"passed": passed, "failed": failed, "seed": None, "duration_s": time.perf_counter() - started,
+                "failures": failures}
+
+    def bench(
+        self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None
+    ) -> dict[str, Any]:
+        """Alternating whole-process runs of the bench command in both checkouts."""
+        from simopt.measure import compare_commands
+
+        return compare_commands(
+            self.target.bench, baseline, candidate, max_seconds=max_seconds, min_effect=min_effect, progress=progress
+        )
+
+
+def _pytest_counts(output: str) -> tuple[int, int]:
+    """(passed, failed) from pytest's summary line, (0, 0) when there is none."""
+    passed = failed = 0
+    for line in reversed(output.splitlines()):
+        words = line.replace(",", " ").split()
+        if any(word in _PYTEST_SUMMARY for word in words):
+            for count, word in zip(words, words[1:]):
+                if count.isdigit() and word == "passed":
+                    passed = int(count)
+                elif count.isdigit() and word in ("failed", "error", "errors"):
+                    failed += int(count)
+            break
+    return passed, failed
+
+
+def make_evaluator(target: Target, scenario: str | None):
+    """The evaluator for `target`: scenario targets need a scenario name."""
+    if target.kind == "command":
+        return CommandEvaluator(target)
+    return ScenarioEvaluator(target, scenario)
+
+
+def _main(argv: list[str]) -> int:
+    root, engine_path, scenario_path, *seed = argv
+    from simopt.engine import load_engine
+    from simopt.scenario import build_instance, load_scenario
+
+    scenario = load_scenario(scenario_path, seed=int(seed[0]) if seed else None)
+    instance = build_instance(scenario)
+    engine = load_engine(Path(root), engine_path)
+    started = time.perf_counter()
+    result = engine.simulate(instance)
+    wall_s = time.perf_counter() - started
+    print(json.dumps({"digest": result["digest"], "events": result["events"], "wall_s": wall_s}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
