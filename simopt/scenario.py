@@ -74,7 +74,7 @@ def _resolve(name_or_path: str, repo: Path) -> Path:
     if "/" in name_or_path or name_or_path.endswith(".toml"):
         path = Path(name_or_path)
         if not path.is_file():
-            raise UserError(f"scenario file {name_or_path} does not exist")
+            raise UserError(f"scenario file {name_or_path} does not exist or is not a file")
         return path
     path = repo / "scenarios" / f"{name_or_path}.toml"
     if not path.is_file():

@@ -16,8 +16,7 @@ def random_failures(
     end_ns: int,
     down_ns: int | dict | None = None,
 ) -> list[dict]:
-    """Fail `count` distinct links, picked from the canonical link order, each at a uniform time in
-    [start_ns, end_ns); recover each `down_ns` later (a value or a draw), or never when unset."""
+    """Fail `count` distinct links at uniform times in [start_ns, end_ns); recover each `down_ns` later, if set."""
     if not 1 <= count <= len(links):
         raise ValueError(f"count(={count}) must be between 1 and the number of candidate links ({len(links)})")
     if end_ns <= start_ns:

@@ -70,8 +70,7 @@ class Table:
         return value
 
     def value(self, key: str, *, minimum: int, default: object = REQUIRED, scale: int = 1) -> int | dict:
-        """A fixed integer or a distribution table {dist = "uniform", min, max} or
-        {dist = "choice", values = [...], weights = [...]}, values multiplied by `scale`."""
+        """A fixed integer or a distribution table (uniform min/max, or choice values/weights), times `scale`."""
         raw = self.get(key, default)
         if raw is default and default is not REQUIRED:
             return raw

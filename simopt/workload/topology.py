@@ -179,8 +179,7 @@ def dumbbell(*, hosts_per_side: int) -> Topology:
 
 
 def gnm(*, n: int, m: int, rng: random.Random) -> Topology:
-    """A connected random graph with n hosts and exactly m links: a random spanning tree plus
-    m - (n - 1) links drawn uniformly from the remaining pairs."""
+    """A connected random graph of n hosts and exactly m links: a random spanning tree plus uniform extra links."""
     _check_int("n", n, 2)
     most = n * (n - 1) // 2
     if not isinstance(m, int) or isinstance(m, bool) or not n - 1 <= m <= most:
@@ -225,8 +224,7 @@ def _pair_stubs(n: int, d: int, rng: random.Random) -> set[tuple[int, int]] | No
 
 
 def watts_strogatz(*, n: int, k: int, p: float, rng: random.Random) -> Topology:
-    """A connected small-world graph: a ring where each host links its k nearest neighbours,
-    then each link rewired with probability p (retried until connected)."""
+    """A connected small-world graph: a k-nearest-neighbour ring, each link rewired with probability p."""
     if not isinstance(k, int) or isinstance(k, bool) or k < 2 or k % 2:
         raise ValueError(f"k(={k!r}) must be even and >= 2")
     if not isinstance(n, int) or isinstance(n, bool) or n <= k:
