@@ -1,0 +1,265 @@
+"""A session: experiments one after another on a branch, recorded in results/<tag>/history.jsonl.
+
+A session stops at its budget, its time limit, when the proposer runs dry, after 10 consecutive
+crashes, on Ctrl-C (the experiment in progress recorded as `interrupted`) or when the proposer's
+service is gone (exit 3). `--resume` reopens it after any stop, even a kill -9: the branch goes
+back to the last kept commit, numbering continues and nothing already written is rewritten.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from simopt import __version__
+from simopt.errors import UserError
+
+MAX_CONSECUTIVE_CRASHES = 10
+CHECKPOINT_EVERY = 10
+RECENT_IN_BRIEF = 5
+DEFAULTS = {"budget": 20, "max_hours": None, "max_seconds": 60.0, "min_effect": 0.01,
+            "guard_profile": "standard", "holdout": None}
+EXIT_OK, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 3, 130
+
+
+@dataclass
+class Options:
+    """The command line of `simopt optimize`; None means "the default, or the resumed session's"."""
+
+    repo: Path
+    scenario: str | None = None
+    agent: str | None = None
+    model: str | None = None
+    tag: str | None = None
+    resume: bool = False
+    budget: int | None = None
+    max_hours: float | None = None
+    holdout: Path | None = None
+    max_seconds: float | None = None
+    min_effect: float | None = None
+    guard_profile: str | None = None
+
+
+def run_session(options: Options, reporter, *, proposer=None, environ: dict[str, str] | None = None) -> int:
+    """Run (or resume) a session and return its exit code. `proposer` overrides `--agent` (tests)."""
+    from simopt.history import append_record, read_history
+    from simopt.workspace import check_tag, create_workspace, open_repo, reopen_workspace, results_dir
+
+    environ = os.environ if environ is None else environ
+    repo = open_repo(options.repo)
+    root = Path(repo.working_tree_dir)
+    from simopt.target import load_target
+
+    target = load_target(root)
+    if options.resume:
+        if not options.tag:
+            raise UserError("--resume needs the --tag of the session to continue")
+        tag = check_tag(options.tag)
+        history_path = results_dir(root, tag) / "history.jsonl"
+        if not history_path.exists():
+            raise UserError(f"cannot resume {tag!r}: no session with that tag in {root / 'results'}")
+        history = read_history(history_path)
+        if history.session is None:
+            raise UserError(f"cannot resume {tag!r}: {history_path} has no session line")
+        stored = history.session
+    else:
+        tag = check_tag(options.tag) if options.tag else _fresh_tag(root)
+        history_path = results_dir(root, tag) / "history.jsonl"
+        history, stored = None, {}
+
+    agent = options.agent or stored.get("agent")
+    if agent is None:
+        if environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"):
+            agent = "openai"
+        else:
+            agent = "demo"
+            reporter.notice("no --agent and no OPENAI_API_KEY/OPENAI_BASE_URL set: using the offline demo proposer")
+    config = _config(options, stored.get("config", {}))
+    scenario = options.scenario or stored.get("scenario") or target.scenario
+    if stored and options.scenario and options.scenario != stored.get("scenario"):
+        raise UserError(f"session {tag!r} benchmarks {stored.get('scenario')!r}, not {options.scenario!r}")
+    if target.kind == "scenario" and not scenario:
+        raise UserError("no --scenario given and the target config names no default `scenario`")
+    if config["holdout"] and not Path(config["holdout"]).is_dir():
+        raise UserError(f"holdout folder {config['holdout']} does not exist")
+
+    from simopt.evaluate import CheckFailed, make_evaluator
+
+    evaluator = make_evaluator(target, scenario)
+    if proposer is None:
+        from simopt.agents.registry import make_proposer
+
+        proposer = make_proposer(agent, repo=root, model=options.model)
+
+    if history is None:
+        workspace = create_workspace(repo, tag, target)
+    else:
+        best = _best_commit(history.experiments, stored["base_commit"])
+        workspace = reopen_workspace(repo, tag, stored["base_commit"], best)
+    try:
+        try:
+            base_digest = evaluator.calibrate(workspace.base_dir)
+        except CheckFailed as failure:
+            if history is None:
+                workspace.destroy()
+            raise UserError(f"the base version fails before any change: {failure.reason}") from None
+        if history is None:
+            append_record(history_path, {
+                "version": 1, "type": "session", "tag": tag, "target": str(root),
+                "scenario": evaluator.scenario_name, "base_commit": workspace.base_commit,
+                "branch": workspace.branch, "metric": "wall_s", "direction": "lower", "agent": agent,
+                "config": {"editable": list(target.editable), "protected": list(target.protected), **config},
+                "simopt_version": __version__, "started": _now(),
+            })
+            previous, checkpoints = [], []
+        else:
+            append_record(history_path, {"version": 1, "type": "resume", "timestamp": _now()})
+            previous, checkpoints = list(history.experiments), list(history.checkpoints)
+        runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
+                         history_path, previous, checkpoints, evaluator.scenario_name)
+        reporter.started({"tag": tag, "agent": agent, "scenario": evaluator.scenario_name,
+                          "budget": config["budget"], "branch": workspace.branch,
+                          "results": str(workspace.results), "previous": previous,
+                          "best_speedup": runner.best_speedup()})
+        try:
+            code, reason = runner.run()
+        finally:
+            reporter.close()
+        reporter.summary(runner.experiments, runner.best_speedup(), reason)
+        return code
+    finally:
+        workspace.close()
+
+
+class _Runner:
+    """The experiment loop of one session invocation."""
+
+    def __init__(self, target, workspace, evaluator, proposer, base_digest, config, reporter,
+                 history_path: Path, previous: list[dict], checkpoints: list[dict], scenario: str):
+        from simopt.loop import Experiment
+
+        self.setup = Experiment(
+            target=target, workspace=workspace, evaluator=evaluator, proposer=proposer,
+            base_digest=base_digest, min_effect=config["min_effect"], max_seconds=config["max_seconds"],
+            guard_profile=config["guard_profile"], holdout=Path(config["holdout"]) if config["holdout"] else None,
+        )
+        self.config = config
+        self.reporter = reporter
+        self.history_path = history_path
+        self.experiments = previous
+        self.checkpoints = checkpoints
+        self.scenario = scenario
+
+    def run(self) -> tuple[int, str]:
+        """Run experiments until a stop condition; return (exit code, why it stopped)."""
+        from simopt.agents.base import ProposerExhausted, ProposerUnavailable
+        from simopt.history import append_record
+        from simopt.loop import run_experiment
+
+        deadline = None if self.config["max_hours"] is None else time.monotonic() + self.config["max_hours"] * 3600
+        crashes = 0
+        n = max((record["n"] for record in self.experiments), default=0)
+        if n and n % CHECKPOINT_EVERY == 0 and not any(c.get("after") == n for c in self.checkpoints):
+            self._checkpoint(n)  # the previous run was stopped between an experiment and its checkpoint
+        while True:
+            if n >= self.config["budget"]:
+                return EXIT_OK, f"budget of {self.config['budget']} experiments reached"
+            if deadline is not None and time.monotonic() >= deadline:
+                return EXIT_OK, f"time limit of {self.config['max_hours']:g} h reached"
+            n += 1
+            try:
+                record = run_experiment(self.setup, n, self._brief(n), lambda name: self.reporter.stage(n, name))
+            except ProposerExhausted as error:
+                return EXIT_OK, f"the proposer has nothing more to propose ({error})"
+            except ProposerUnavailable as error:
+                self.reporter.notice(f"the proposer is unavailable: {error}")
+                return EXIT_UNAVAILABLE, f"the proposer is unavailable: {error}"
+            append_record(self.history_path, record)
+            self.experiments.append(record)
+            self.reporter.experiment(record, self.best_speedup())
+            if record["status"] == "interrupted":
+                return EXIT_INTERRUPTED, "interrupted by the user"
+            crashes = crashes + 1 if record["status"] in ("crash", "timeout") else 0
+            if crashes >= MAX_CONSECUTIVE_CRASHES:
+                return EXIT_FAILURE, f"{crashes} consecutive crashes"
+            if n % CHECKPOINT_EVERY == 0:
+                self._checkpoint(n)
+
+    def best_speedup(self) -> float:
+        """The last checkpoint's measured speedup times the speedups of the keeps since."""
+        speedup, after = 1.0, 0
+        if self.checkpoints:
+            speedup, after = self.checkpoints[-1]["cumulative_speedup"], self.checkpoints[-1]["after"]
+        for record in self.experiments:
+            ratio = (record.get("metric") or {}).get("ratio")
+            if record["status"] == "keep" and record["n"] > after and ratio:
+                speedup /= ratio
+        return speedup
+
+    def _checkpoint(self, after: int) -> None:
+        from simopt.history import append_record
+        from simopt.loop import metric_summary
+
+        workspace = self.setup.workspace
+        self.reporter.stage(after, "checkpoint")
+        if workspace.best_commit == workspace.base_commit:
+            metric, cumulative = None, 1.0
+        else:
+            result = self.setup.evaluator.bench(
+                workspace.base_dir, workspace.best_dir, max_seconds=self.config["max_seconds"],
+                min_effect=self.config["min_effect"], progress=None,
+            )
+            metric = metric_summary(result)
+            cumulative = 1.0 / metric["ratio"] if metric.get("ratio") else 1.0
+        record = {"version": 1, "type": "checkpoint", "after": after, "best_commit": workspace.best_commit,
+                  "metric": metric, "cumulative_speedup": cumulative, "timestamp": _now()}
+        append_record(self.history_path, record)
+        self.checkpoints.append(record)
+        self.reporter.checkpoint(record)
+
+    def _brief(self, n: int):
+        from simopt.agents.base import Brief
+
+        target = self.setup.target
+        return Brief(
+            goal=f"make {self.scenario} run faster without changing any outcome; a change is kept only when "
+                 "every guard passes and it is significantly faster than the current best",
+            experiment=n, scenario=self.scenario, editable=target.editable, protected=target.protected,
+            best_commit=self.setup.workspace.best_commit, best_speedup=self.best_speedup(),
+            recent=tuple(self.experiments[-RECENT_IN_BRIEF:]),
+        )
+
+
+def _config(options: Options, stored: dict[str, Any]) -> dict[str, Any]:
+    config = {}
+    for key, default in DEFAULTS.items():
+        value = getattr(options, key)
+        config[key] = value if value is not None else stored.get(key, default)
+    if config["holdout"] is not None:
+        config["holdout"] = str(Path(config["holdout"]).resolve())
+    return config
+
+
+def _best_commit(experiments: list[dict[str, Any]], base_commit: str) -> str:
+    kept = [record["commit"] for record in experiments if record.get("status") == "keep" and record.get("commit")]
+    return kept[-1] if kept else base_commit
+
+
+def _fresh_tag(root: Path) -> str:
+    from simopt.workspace import branch_exists, open_repo, results_dir
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    repo = open_repo(root)
+    tag, suffix = stamp, 1
+    while branch_exists(repo, tag) or results_dir(root, tag).exists():
+        suffix += 1
+        tag = f"{stamp}-{suffix}"
+    return tag
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
