@@ -41,16 +41,15 @@ class Table:
 
     def integer(self, key: str, *, minimum: int, default: object = REQUIRED) -> int:
         """An integer >= minimum."""
-        value = self.get(key, default)
-        if value is default and default is not REQUIRED:
-            return value
-        return check_integer(value, minimum, self.key(key))
+        if self._absent(key, default):
+            return default
+        return check_integer(self.get(key), minimum, self.key(key))
 
     def string(self, key: str, *, choices: list[str] | None = None, default: object = REQUIRED) -> str:
         """A string, one of `choices` when given."""
-        value = self.get(key, default)
-        if value is default and default is not REQUIRED:
-            return value
+        if self._absent(key, default):
+            return default
+        value = self.get(key)
         if not isinstance(value, str):
             raise ValueError(f"{self.key(key)}(={value!r}) must be a string")
         if choices is not None and value not in choices:
@@ -71,9 +70,9 @@ class Table:
 
     def value(self, key: str, *, minimum: int, default: object = REQUIRED, scale: int = 1) -> int | dict:
         """A fixed integer or a distribution table (uniform min/max, or choice values/weights), times `scale`."""
-        raw = self.get(key, default)
-        if raw is default and default is not REQUIRED:
-            return raw
+        if self._absent(key, default):
+            return default
+        raw = self.get(key)
         if not isinstance(raw, dict):
             return check_integer(raw, minimum, self.key(key)) * scale
         dist = Table(raw, self.key(key))
@@ -128,6 +127,11 @@ class Table:
         if unknown:
             expected = ", ".join(dict.fromkeys(self.asked)) or "no keys"
             raise ValueError(f"unknown key {self.key(unknown[0])} (expected one of {expected})")
+
+    def _absent(self, key: str, default: object) -> bool:
+        """True when an optional key is not set (it still counts as asked for)."""
+        self.asked.append(key)
+        return key not in self.data and default is not REQUIRED
 
     def _time_key(self, stem: str) -> tuple[str, int] | None:
         present = [(f"{stem}_{unit}", scale) for unit, scale in TIME_UNITS.items() if f"{stem}_{unit}" in self.data]
