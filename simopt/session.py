@@ -47,7 +47,9 @@ class Options:
 def run_session(options: Options, reporter, *, proposer=None, environ: dict[str, str] | None = None) -> int:
     """Run (or resume) a session and return its exit code. `proposer` overrides `--agent` (tests)."""
     from simopt.history import append_record, read_history
-    from simopt.workspace import check_tag, create_workspace, open_repo, reopen_workspace, results_dir
+    from simopt.workspace import (
+        check_tag, create_workspace, ensure_clean, ensure_new, open_repo, reopen_workspace, results_dir,
+    )
 
     environ = os.environ if environ is None else environ
     repo = open_repo(options.repo)
@@ -68,6 +70,8 @@ def run_session(options: Options, reporter, *, proposer=None, environ: dict[str,
         stored = history.session
     else:
         tag = check_tag(options.tag) if options.tag else _fresh_tag(root)
+        ensure_new(repo, tag)
+        ensure_clean(repo, target)
         history_path = results_dir(root, tag) / "history.jsonl"
         history, stored = None, {}
 

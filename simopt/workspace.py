@@ -174,15 +174,25 @@ class Workspace:
         return git.Repo(self.worktree)
 
 
-def create_workspace(repo: git.Repo, tag: str, target: Target) -> Workspace:
-    """Start session `tag`: branch from HEAD, worktrees; `UserError` when the repo is not ready."""
-    root = Path(repo.working_tree_dir)
-    if branch_exists(repo, tag) or (results_dir(root, tag) / "history.jsonl").exists():
+def ensure_new(repo: git.Repo, tag: str) -> None:
+    """`UserError` when session `tag` already exists (its branch or its history)."""
+    if branch_exists(repo, tag) or (results_dir(Path(repo.working_tree_dir), tag) / "history.jsonl").exists():
         raise UserError(f"session {tag!r} already exists: pass --resume to continue it, or choose another --tag")
-    dirty = [path for path in _checkout_state(root)[1] if target.touches(path)]
+
+
+def ensure_clean(repo: git.Repo, target: Target) -> None:
+    """`UserError` when the user's checkout has uncommitted changes in the target's files."""
+    dirty = [path for path in _checkout_state(Path(repo.working_tree_dir))[1] if target.touches(path)]
     if dirty:
         shown = ", ".join(sorted(dirty)[:5]) + (" ..." if len(dirty) > 5 else "")
         raise UserError(f"uncommitted changes in the target's files ({shown}): commit or stash them first")
+
+
+def create_workspace(repo: git.Repo, tag: str, target: Target) -> Workspace:
+    """Start session `tag`: branch from HEAD, worktrees; `UserError` when the repo is not ready."""
+    root = Path(repo.working_tree_dir)
+    ensure_new(repo, tag)
+    ensure_clean(repo, target)
     _ensure_ignored(repo, STATE_DIR)
     base = repo.head.commit.hexsha
     workspace = Workspace(root, tag, base, base)
