@@ -7,9 +7,13 @@ server received (the tool results the model was shown), not only at return value
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,8 @@ import pytest
 from llm_server import LLMServer, error, text, tool_calls, tool_results
 from simopt.agents.base import Brief, NoProposal, ProposerExhausted, ProposerUnavailable
 from simopt.agents.openai_agent import DEFAULT_PROGRAM, OpenAIProposer
+from simopt.cli import Env
+from simopt.cli import main as cli_main
 from simopt.errors import UserError
 
 SLOW_SUM = '''def sum_of_squares(n):
@@ -329,3 +335,108 @@ def test_missing_configuration_is_a_user_error(tmp_path, monkeypatch):
 def test_importing_the_proposer_does_not_import_openai():
     code = "import sys, simopt.agents.openai_agent; print('openai' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_a_conversation_the_loop_gave_up_on_stops_touching_the_worktree(tmp_path, worktree, endpoint):
+    newer: dict[str, Exception] = {}
+
+    def next_experiment_starts_meanwhile(body):
+        def propose_again():
+            try:
+                agent.propose(make_brief(experiment=5), worktree)
+            except NoProposal as error:
+                newer["error"] = error
+
+        thread = threading.Thread(target=propose_again)
+        thread.start()
+        thread.join()
+        return tool_calls(("write_file", {"path": "simopt/netsim/hot.py", "content": "stale = True\n"}))
+
+    endpoint([next_experiment_starts_meanwhile, text("nothing to do")])
+    agent = proposer(tmp_path)
+    with pytest.raises(NoProposal, match="superseded"):
+        agent.propose(make_brief(), worktree)
+    assert "nothing to do" in str(newer["error"])
+    assert (worktree / "simopt" / "netsim" / "hot.py").read_text() == SLOW_SUM
+
+
+TINY_REPO = Path(__file__).parent / "fixtures" / "tinyrepo" / "repo"
+
+
+def _loop_for_command_targets_landed() -> bool:
+    if importlib.util.find_spec("simopt.session") is None or not TINY_REPO.is_dir():
+        return False
+    import simopt.measure
+
+    return hasattr(simopt.measure, "compare_commands")
+
+
+needs_session = pytest.mark.skipif(not _loop_for_command_targets_landed(),
+                                   reason="the optimize loop for command targets (simopt.session, "
+                                          "simopt.measure.compare_commands) has not landed yet")
+
+
+@pytest.fixture
+def tiny_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository that is not netsim: editable slow.py, a pytest guard, a benchmark command."""
+    for name, value in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}.items():
+        monkeypatch.setenv(name, value)
+    repo = tmp_path / "tiny"
+    shutil.copytree(TINY_REPO, repo)
+    for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "tiny"]):
+        subprocess.run(command, cwd=repo, check=True)
+    return repo
+
+
+def _history(repo: Path, tag: str) -> list[dict]:
+    lines = (repo / "results" / tag / "history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@needs_session
+@pytest.mark.slow
+def test_a_submitted_speedup_is_kept_by_the_loop(tiny_repo, endpoint):
+    def edit_what_was_read(body):
+        shown = tool_results(body)["call_0"]
+        loop_lines = [line[7:] for line in shown.splitlines() if "total" in line or "for i" in line]
+        return tool_calls(("edit_file", {"path": "slow.py", "old_text": "\n".join(loop_lines),
+                                         "new_text": "    return (n - 1) * n * (2 * n - 1) // 6"}))
+
+    server = endpoint([
+        tool_calls(("read_file", {"path": "slow.py"})),
+        edit_what_was_read,
+        tool_calls(("submit", {"description": "closed-form sum of squares", "hypothesis": "O(1), exact integers"})),
+    ])
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_main(["optimize", "--repo", str(tiny_repo), "--agent", "openai", "--model", "scripted-model",
+                     "--budget", "1", "--tag", "llm", "--quiet", "--max-seconds", "30"], Env(stdout=out, stderr=err))
+
+    assert code == 0, err.getvalue()
+    session, experiment = _history(tiny_repo, "llm")
+    assert session["agent"] == "openai"
+    assert experiment["status"] == "keep", experiment.get("asi")
+    assert experiment["description"] == "closed-form sum of squares"
+    assert experiment["usage"] == {"prompt_tokens": 300, "completion_tokens": 60, "cost_usd": 0.0}
+    kept = subprocess.run(["git", "show", "simopt/llm:slow.py"], cwd=tiny_repo, capture_output=True, text=True, check=True)
+    assert "(2 * n - 1) // 6" in kept.stdout
+    assert "editable" in server.requests[0]["messages"][1]["content"]
+
+
+@needs_session
+@pytest.mark.slow
+def test_an_endpoint_that_stays_down_stops_the_session_with_exit_3(tiny_repo, endpoint):
+    from simopt.progress import PlainReporter
+    from simopt.session import Options, run_session
+
+    server = endpoint([error(503)] * 3)
+    err = io.StringIO()
+    reporter = PlainReporter(Env(stdout=io.StringIO(), stderr=err).console())
+    code = run_session(Options(repo=tiny_repo, tag="down", budget=3, max_seconds=10), reporter,
+                       proposer=proposer(tiny_repo, retries=2))
+    assert code == 3
+    assert len(server.requests) == 3
+    assert [record["type"] for record in _history(tiny_repo, "down")] == ["session"]
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=tiny_repo,
+                            capture_output=True, text=True, check=True)
+    assert status.stdout == ""

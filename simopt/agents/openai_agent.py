@@ -65,11 +65,13 @@ class OpenAIProposer:
         self.run_timeout_s = run_timeout_s
         self.spent_usd = 0.0
         self._client = None
+        self._generation = 0
 
     def propose(self, brief: Brief, worktree: Path) -> Proposal:
         """Hold one conversation that edits `worktree`; return the submitted proposal."""
         if self.max_cost_usd is not None and self.spent_usd >= self.max_cost_usd:
             raise ProposerExhausted(f"the session's cost limit is reached (${self.spent_usd:.4f} of ${self.max_cost_usd:.2f})")
+        self._generation += 1
         tools = WorktreeTools(Path(worktree), editable=brief.editable, protected=brief.protected,
                               scenario=brief.scenario, run_timeout_s=self.run_timeout_s)
         conversation = _Conversation(self, tools)
@@ -144,6 +146,7 @@ class _Conversation:
         self.proposer = proposer
         self.tools = tools
         self.tally = _Tally(proposer.price)
+        self.generation = proposer._generation
         self.tool_calls = 0
         self.nudged = False
 
@@ -166,6 +169,10 @@ class _Conversation:
                 said = " ".join(((message.content if message else None) or "").split())[:300]
                 self._stop(f"the model answered without submitting a proposal: {said or '(empty answer)'}")
             for call in calls:
+                if proposer._generation != self.generation:
+                    # The loop gave up on this experiment (its propose timeout) and started the next
+                    # one in the same worktree: this conversation must not touch it any more.
+                    self._stop("superseded by a newer experiment")
                 self.tool_calls += 1
                 if call.function.name == "submit":
                     outcome = self._submit(call.function.arguments)
