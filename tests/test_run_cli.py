@@ -131,3 +131,12 @@ def test_missing_option_and_bad_seed_are_usage_errors():
     assert code == 2 and "--seed" in err
     code, _, err = run_cli("run", "--scenario", "mesh", "--seed", "-3")
     assert code == 2 and "--seed(=-3)" in err
+
+
+def test_digest_identical_across_processes():
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "simopt.cli", "run", "--scenario", "random", "--json"]
+    digests = {json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["digest"] for _ in range(2)}
+    assert len(digests) == 1
