@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from simopt.history import History
-from simopt.results.summary import STAGES, best_so_far, interval_of, points, stage_seconds
+from simopt.results.summary import STAGES, best_so_far, interval_of, number_of, points, stage_seconds
 from simopt.results.text import duration_text
 
 STAGE_LABELS = {"propose_s": "propose", "guard_s": "guards", "bench_s": "benchmark"}
@@ -41,7 +41,7 @@ def progress_chart(history: History, path: Path) -> Path:
     failed = [e for e in history.experiments if e.get("status") != "keep" and _unmeasured(e)]
     if failed:
         ax.scatter(
-            [int(e.get("n", 0)) for e in failed], [0.04] * len(failed), marker="x", color=FAIL_COLOR,
+            [number_of(e) for e in failed], [0.04] * len(failed), marker="x", color=FAIL_COLOR,
             s=30, transform=ax.get_xaxis_transform(), label="stopped before the benchmark",
             zorder=4, clip_on=False,
         )
@@ -50,7 +50,7 @@ def progress_chart(history: History, path: Path) -> Path:
     ax.set_title(f"simopt {history.tag}: speedup per experiment ({session.get('scenario') or '?'})")
     ax.set_xlabel("experiment number")
     ax.set_ylabel("speedup against the session base (×, higher is faster)")
-    _finish(ax, fig)
+    _finish(ax, fig, empty=not history.experiments)
     return _save(fig, path)
 
 
@@ -60,7 +60,7 @@ def stages_chart(history: History, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=150)
     rows = stage_seconds(history.experiments)
     bottoms = [0.0] * len(rows)
-    for stage in STAGES:
+    for stage in STAGES if rows else ():
         heights = [seconds[stage] for _, seconds in rows]
         total = duration_text(sum(heights))
         ax.bar(
@@ -71,7 +71,8 @@ def stages_chart(history: History, path: Path) -> Path:
     ax.set_title(f"simopt {history.tag}: time per stage")
     ax.set_xlabel("experiment number")
     ax.set_ylabel("wall time (s)")
-    _finish(ax, fig)
+    _finish(ax, fig, empty=not history.experiments)
+    ax.set_ylim(bottom=0)
     return _save(fig, path)
 
 
@@ -91,7 +92,7 @@ def compare_chart(histories: list[History], path: Path) -> Path:
     ax.set_title("simopt: best speedup so far, by session")
     ax.set_xlabel("experiment number")
     ax.set_ylabel("best speedup against the base (×, higher is faster)")
-    _finish(ax, fig)
+    _finish(ax, fig, empty=not any(h.experiments for h in histories))
     return _save(fig, path)
 
 
@@ -120,14 +121,16 @@ def _label_kept(ax, history: History) -> None:
     kept = [p for p in points(history.experiments) if p.status == "keep"]
     if len(kept) > 15:  # past that, labels only hide the data
         return
-    descriptions = {int(e.get("n", 0)): str(e.get("description") or "") for e in history.experiments}
+    descriptions = {number_of(e): str(e.get("description") or "") for e in history.experiments}
+    last = max((number_of(e) for e in history.experiments), default=0)
     for p in kept:
         label = descriptions.get(p.n, "")
         if len(label) > LABEL_CHARS:
             label = label[: LABEL_CHARS - 1] + "…"
+        right_half = p.n > 0.55 * last  # grow leftwards there, so the label stays inside the axes
         ax.annotate(
-            label, (p.n, p.speedup), xytext=(4, 7), textcoords="offset points", fontsize=8,
-            color="#1B5E20",
+            label, (p.n, p.speedup), xytext=(-6 if right_half else 4, 7), textcoords="offset points",
+            fontsize=8, color="#1B5E20", ha="right" if right_half else "left",
         )
 
 
@@ -148,14 +151,18 @@ def _checkpoints(ax, history: History) -> None:
         )
 
 
-def _finish(ax, fig) -> None:
+def _finish(ax, fig, *, empty: bool) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.margins(x=0.03, y=0.1)
+    if empty:
+        ax.set_xlim(0, 1)
+        ax.text(0.5, 0.65, "no experiments yet", transform=ax.transAxes, ha="center", color="#666666")
     ax.grid(True, axis="y", alpha=0.3)
     # Below the axes, so the legend never hides a data point.
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     fig.tight_layout()
 
 

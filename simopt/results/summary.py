@@ -38,6 +38,12 @@ class Point:
     high: float | None
 
 
+def number_of(experiment: dict[str, Any], default: int = 0) -> int:
+    """The experiment's number n, or `default` when the record lacks a usable one."""
+    n = experiment.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) else default
+
+
 def ratio_of(experiment: dict[str, Any]) -> float | None:
     """The candidate/best time ratio of an experiment, or None when it was not measured."""
     ratio = (experiment.get("metric") or {}).get("ratio")
@@ -69,7 +75,7 @@ def best_so_far(experiments: list[dict[str, Any]]) -> list[tuple[int, float]]:
         ratio = ratio_of(experiment)
         if experiment.get("status") == "keep" and ratio is not None:
             best /= ratio
-        series.append((int(experiment.get("n", len(series) + 1)), best))
+        series.append((number_of(experiment, len(series) + 1), best))
     return series
 
 
@@ -83,7 +89,7 @@ def points(experiments: list[dict[str, Any]]) -> list[Point]:
         ci = interval_of(experiment)
         low, high = (best * s for s in speedup_interval(ci)) if ci else (None, None)
         status = str(experiment.get("status"))
-        result.append(Point(int(experiment.get("n", 0)), status, best / ratio, low, high))
+        result.append(Point(number_of(experiment), status, best / ratio, low, high))
         if status == "keep":
             best /= ratio
     return result
@@ -158,7 +164,7 @@ def stage_seconds(experiments: Iterable[dict[str, Any]]) -> list[tuple[int, dict
     rows = []
     for experiment in experiments:
         timings = experiment.get("timings") or {}
-        rows.append((int(experiment.get("n", 0)), {s: float(timings.get(s) or 0.0) for s in STAGES}))
+        rows.append((number_of(experiment), {s: float(timings.get(s) or 0.0) for s in STAGES}))
     return rows
 
 
