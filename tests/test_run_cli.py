@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -134,9 +136,6 @@ def test_missing_option_and_bad_seed_are_usage_errors():
 
 
 def test_digest_identical_across_processes():
-    import subprocess
-    import sys
-
     command = [sys.executable, "-m", "simopt.cli", "run", "--scenario", "random", "--json"]
     digests = {json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["digest"] for _ in range(2)}
     assert len(digests) == 1
