@@ -231,3 +231,15 @@ def test_history_outside_a_git_repo_asks_for_repo(tmp_path, monkeypatch):
     code, _, err = run_cli("history", "alpha")
     assert code == 2
     assert err == "simopt: error: not inside a git repository; pass --repo PATH\n"
+
+
+def test_a_checkpoint_without_a_measurement_does_not_count(tmp_path):
+    from simopt.results.summary import cumulative_speedup
+
+    path = tmp_path / "history.jsonl"
+    append_record(path, SESSION)
+    append_record(path, {**experiment(1, "keep"), "metric": {"ratio": 0.8, "ci": [0.7, 0.9]}})
+    append_record(path, {"type": "checkpoint", "after": 1, "metric": None, "cumulative_speedup": 1.0})
+    speedup = cumulative_speedup(read_history(path))
+    assert speedup.value == pytest.approx(1.25)
+    assert speedup.source == "product of kept ratios"

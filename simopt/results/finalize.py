@@ -17,7 +17,9 @@ from simopt.errors import UserError
 from simopt.history import History
 from simopt.results import text
 from simopt.results.gitinfo import git, has_commit
-from simopt.results.summary import best_so_far, interval_of, ratio_of, speedup_interval, summarize
+from simopt.results.summary import (
+    best_so_far, interval_of, measured_checkpoints, ratio_of, speedup_interval, summarize,
+)
 
 FALLBACK_IDENTITY = {
     "GIT_AUTHOR_NAME": "simopt", "GIT_AUTHOR_EMAIL": "simopt@localhost",
@@ -109,10 +111,10 @@ def _source_commit(repo: Path, session: dict[str, Any], kept: list[dict[str, Any
 
 
 def _changes_after_last_checkpoint(history: History, kept: list[dict[str, Any]]) -> list[str]:
-    measured = [c for c in history.checkpoints if isinstance(c.get("cumulative_speedup"), (int, float))]
+    measured = measured_checkpoints(history)
     if not measured:
         return []
-    after = measured[-1].get("after", 0)
+    after = measured[-1][0].get("after", 0)
     return [str(e.get("n")) for e in kept if isinstance(e.get("n"), int) and e["n"] > after]
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from simopt.history import History
-from simopt.results.summary import STAGES, best_so_far, interval_of, number_of, points, stage_seconds
+from simopt.results.summary import (
+    STAGES, best_so_far, interval_of, measured_checkpoints, number_of, points, stage_seconds,
+)
 from simopt.results.text import duration_text
 
 STAGE_LABELS = {"propose_s": "propose", "guard_s": "guards", "bench_s": "benchmark"}
@@ -136,10 +138,8 @@ def _label_kept(ax, history: History) -> None:
 
 def _checkpoints(ax, history: History) -> None:
     xs, ys, lows, highs = [], [], [], []
-    for checkpoint in history.checkpoints:
-        value, ci = checkpoint.get("cumulative_speedup"), interval_of(checkpoint)
-        if not isinstance(value, (int, float)) or value <= 0:
-            continue
+    for checkpoint, value in measured_checkpoints(history):
+        ci = interval_of(checkpoint)
         xs.append(checkpoint.get("after", 0))
         ys.append(value)
         lows.append(value - 1 / max(ci) if ci else 0.0)

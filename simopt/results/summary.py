@@ -95,17 +95,26 @@ def points(experiments: list[dict[str, Any]]) -> list[Point]:
     return result
 
 
+def measured_checkpoints(history: History) -> list[tuple[dict[str, Any], float]]:
+    """(checkpoint, its speedup against the base) for every checkpoint that measured one."""
+    result = []
+    for checkpoint in history.checkpoints:
+        ratio = (checkpoint.get("metric") or {}).get("ratio")
+        if not _positive(ratio):  # nothing kept yet, or the re-measurement failed
+            continue
+        value = checkpoint.get("cumulative_speedup")
+        result.append((checkpoint, float(value) if _positive(value) else 1.0 / float(ratio)))
+    return result
+
+
 def cumulative_speedup(history: History) -> Speedup:
     """The last checkpoint's measured speedup when there is one, else the product of kept ones."""
-    for checkpoint in reversed(history.checkpoints):
+    measured = measured_checkpoints(history)
+    if measured:
+        checkpoint, value = measured[-1]
         ci = interval_of(checkpoint)
-        ratio = (checkpoint.get("metric") or {}).get("ratio")
-        value = checkpoint.get("cumulative_speedup")
-        if not _positive(value) and _positive(ratio):
-            value = 1.0 / float(ratio)
-        if _positive(value):
-            source = f"checkpoint after {checkpoint.get('after', '?')}"
-            return Speedup(float(value), speedup_interval(ci) if ci else None, source)
+        source = f"checkpoint after {checkpoint.get('after', '?')}"
+        return Speedup(value, speedup_interval(ci) if ci else None, source)
     product = best_so_far(history.experiments)[-1][1] if history.experiments else 1.0
     return Speedup(product, None, "product of kept ratios")
 
