@@ -174,3 +174,20 @@ def test_a_hanging_candidate_times_out(tmp_path):
     init.write_text(init.read_text() + "\nimport time\ntime.sleep(30)\n")
     tools = WorktreeTools(root, editable=EDITABLE, protected=PROTECTED, scenario="fattree", run_timeout_s=1)
     assert tools.call("run_scenario", "{}") == "error: the run did not finish within 1 s (timeout)"
+
+
+def test_a_command_target_runs_its_benchmark_command(tmp_path):
+    root = tmp_path / "wt"
+    root.mkdir()
+    (root / "bench.py").write_text("import slow\nprint('METRIC seconds=0.5')\n")
+    (root / "slow.py").write_text("")
+    tools = WorktreeTools(root, editable=("slow.py",), protected=("bench.py",), scenario="python3 bench.py",
+                          bench_command="python3 bench.py", run_timeout_s=30)
+    assert tools.call("run_scenario", "{}").startswith("`python3 bench.py`: exit code 0, wall ")
+    assert tools.call("run_scenario", "{}").endswith("METRIC seconds=0.5")
+    (root / "slow.py").write_text("raise SystemExit('slow is broken')\n")
+    assert "exit code 1" in tools.call("run_scenario", "{}") and "slow is broken" in tools.call("run_scenario", "{}")
+    assert "profiling needs a scenario target" in tools.call("profile_scenario", "{}")
+    hanging = WorktreeTools(root, editable=("slow.py",), protected=(), scenario="sleep",
+                            bench_command="sleep 30", run_timeout_s=0.5)
+    assert hanging.call("run_scenario", "{}") == "error: the run did not finish within 0.5 s (timeout)"

@@ -43,6 +43,7 @@ class OpenAIProposer:
         if max_cost_usd is not None and max_cost_usd <= 0:
             raise UserError(f"--max-cost(={max_cost_usd}) must be > 0")
         self.repo = Path(repo)
+        self.bench_command = _bench_command(self.repo)
         self.base_url = os.environ.get("OPENAI_BASE_URL") or None
         self.api_key = os.environ.get("OPENAI_API_KEY") or None
         if self.base_url is None and self.api_key is None:
@@ -73,7 +74,8 @@ class OpenAIProposer:
             raise ProposerExhausted(f"the session's cost limit is reached (${self.spent_usd:.4f} of ${self.max_cost_usd:.2f})")
         self._generation += 1
         tools = WorktreeTools(Path(worktree), editable=brief.editable, protected=brief.protected,
-                              scenario=brief.scenario, run_timeout_s=self.run_timeout_s)
+                              scenario=brief.scenario, run_timeout_s=self.run_timeout_s,
+                              bench_command=self.bench_command)
         conversation = _Conversation(self, tools)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": self.program},
@@ -277,6 +279,17 @@ def _load_program(program: Path | str | None) -> str:
     if not text.strip():
         raise UserError(f"the program file {path} is empty")
     return text
+
+
+def _bench_command(repo: Path) -> str | None:
+    """The benchmark command of a command target; None for scenario targets or without a config."""
+    from simopt.target import load_target
+
+    try:
+        target = load_target(repo)
+    except UserError:
+        return None
+    return target.bench if target.kind == "command" else None
 
 
 def _retry_delay(error: Exception | None, backoff: float) -> float:

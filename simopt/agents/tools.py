@@ -3,7 +3,8 @@
 Every path is relative to the worktree: absolute paths, `..` and symlinks that lead outside are
 refused. Any file may be read; writing needs the path to match an editable glob and no protected
 glob, and a refusal names the rule. Running and profiling the scenario call `simopt run --repo
-WORKTREE` in a subprocess (the installed harness, the worktree's engine) under a time limit.
+WORKTREE` in a subprocess (the installed harness, the worktree's engine) under a time limit; on a
+target timed by a benchmark command, `run_scenario` runs that command in the worktree instead.
 Results are plain text for the model; a mistake the model made comes back as text starting with
 `error:`, never raises.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -122,8 +125,9 @@ class WorktreeTools:
     """The tools of one experiment, bound to one worktree and one scenario."""
 
     def __init__(self, root: Path, *, editable: tuple[str, ...], protected: tuple[str, ...],
-                 scenario: str, run_timeout_s: float = 300.0):
+                 scenario: str, run_timeout_s: float = 300.0, bench_command: str | None = None):
         self.root = Path(root).resolve()
+        self.bench_command = bench_command
         self.editable = tuple(editable)
         self.protected = tuple(protected)
         self.scenario = scenario
@@ -254,11 +258,16 @@ class WorktreeTools:
 
     def run_scenario(self) -> str:
         """One run of the scenario on the worktree's code: its summary as compact JSON."""
+        if self.bench_command:
+            return self._bench_run()
         summary, _ = self._simopt_run([])
         return json.dumps(summary)
 
     def profile_scenario(self) -> str:
         """The scenario under cProfile: its digest and the top functions."""
+        if self.bench_command:
+            raise ToolError(f"profiling needs a scenario target; this one is timed by `{self.bench_command}`, "
+                            "which run_scenario runs")
         summary, profile = self._simopt_run(["--profile"])
         profile = profile.replace(str(self.root) + os.sep, "").strip()
         return f"digest {summary['digest']}, wall {summary['wall_s']:.3f} s (profiled, slower than usual)\n{profile}"
@@ -273,6 +282,20 @@ class WorktreeTools:
     def _remember(self, file: Path, rel: str) -> None:
         if rel not in self._originals:
             self._originals[rel] = file.read_bytes() if file.is_file() else None
+
+    def _bench_run(self) -> str:
+        """The target's benchmark command in the worktree: exit code, wall time, the last output."""
+        started = time.perf_counter()
+        process = subprocess.Popen(self.bench_command, shell=True, cwd=self.root, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True, env=_child_env())
+        try:
+            output, _ = process.communicate(timeout=self.run_timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise ToolError(f"the run did not finish within {self.run_timeout_s:g} s (timeout)") from None
+        tail = "\n".join(output.strip().splitlines()[-25:])
+        return f"`{self.bench_command}`: exit code {process.returncode}, wall {time.perf_counter() - started:.3f} s\n{tail}"
 
     def _simopt_run(self, extra: list[str]) -> tuple[dict[str, Any], str]:
         """`simopt run --json` on the worktree: its summary and its stderr; ToolError on failure."""
