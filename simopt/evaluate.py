@@ -154,8 +154,6 @@ class CommandEvaluator:
     """Checks and times versions of a generic target through its shell commands."""
 
     def __init__(self, target: Target):
-        from simopt.measure import compare_commands  # noqa: F401  fail early if the bench is missing
-
         self.target = target
         self.scenario_name = target.bench
 
@@ -194,20 +192,18 @@ class CommandEvaluator:
         completed = run_command(command, cwd=root, timeout_s=self.target.guard_timeout)
         output = completed.stdout + completed.stderr
         passed, failed = _pytest_counts(output)
-        if completed.returncode != 0:
-            failed = max(failed, 1)
-        failures = [] if completed.returncode == 0 else [
-            {"test": command if isinstance(command, str) else " ".join(command), "message": "\n".join(tail(output)),
-             "counterexample": None}
+        failures = [] if completed.returncode == 0 else _pytest_failures(output) or [
+            {"test": command if isinstance(command, str) else " ".join(command),
+             "message": "\n".join(tail(output)), "counterexample": None}
         ]
-        return {"passed": passed, "failed": failed, "seed": None, "duration_s": time.perf_counter() - started,
-                "failures": failures}
+        return {"passed": passed, "failed": max(failed, len(failures)), "seed": None,
+                "duration_s": time.perf_counter() - started, "failures": failures}
 
     def bench(
         self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None
     ) -> dict[str, Any]:
         """Alternating whole-process runs of the bench command in both checkouts."""
-        from simopt.measure import compare_commands
+        from simopt.measure.command import compare_commands
 
         return compare_commands(
             self.target.bench, baseline, candidate, max_seconds=max_seconds, min_effect=min_effect, progress=progress
@@ -227,6 +223,16 @@ def _pytest_counts(output: str) -> tuple[int, int]:
                     failed += int(count)
             break
     return passed, failed
+
+
+def _pytest_failures(output: str) -> list[dict[str, Any]]:
+    """One failure per `FAILED test - message` line of pytest's short summary."""
+    failures = []
+    for line in output.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            test, _, message = line.split(" ", 1)[1].partition(" - ")
+            failures.append({"test": test.strip(), "message": message.strip(), "counterexample": None})
+    return failures
 
 
 def make_evaluator(target: Target, scenario: str | None):

@@ -249,7 +249,7 @@ def _guard_stop(guards: dict[str, Any]) -> _Stop:
         "guard_fail",
         f"{guards['failed']} guard(s) failed, first {first['test']}: {message}",
         "the change is wrong on a case other than the benchmark: make it correct on the counterexample "
-        f"of {first['test']}{rerun}, for every topology, not only the benchmark's",
+        f"of {first['test']}{rerun}, for every input, not only the benchmark's",
         failures=guards["failures"],
         seed=seed,
     )
@@ -281,7 +281,7 @@ def _discard_hint(metric: dict[str, Any], min_effect: float) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def _fmt_ci(ci: Any) -> str:

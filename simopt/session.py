@@ -18,10 +18,12 @@ from typing import Any
 from simopt import __version__
 from simopt.errors import UserError
 
+SCENARIO_MIN_EFFECT = 0.01
+COMMAND_MIN_EFFECT = 0.03  # whole-process runs are noisier than paired slices (docs/optimize.md)
 MAX_CONSECUTIVE_CRASHES = 10
 CHECKPOINT_EVERY = 10
 RECENT_IN_BRIEF = 5
-DEFAULTS = {"budget": 20, "max_hours": None, "max_seconds": 60.0, "min_effect": 0.01,
+DEFAULTS = {"budget": 20, "max_hours": None, "max_seconds": 60.0, "min_effect": None,
             "guard_profile": "standard", "holdout": None}
 EXIT_OK, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 3, 130
 
@@ -83,6 +85,8 @@ def run_session(options: Options, reporter, *, proposer=None, environ: dict[str,
             agent = "demo"
             reporter.notice("no --agent and no OPENAI_API_KEY/OPENAI_BASE_URL set: using the offline demo proposer")
     config = _config(options, stored.get("config", {}))
+    if config["min_effect"] is None:
+        config["min_effect"] = SCENARIO_MIN_EFFECT if target.kind == "scenario" else COMMAND_MIN_EFFECT
     scenario = options.scenario or stored.get("scenario") or target.scenario
     if stored and options.scenario and options.scenario != stored.get("scenario"):
         raise UserError(f"session {tag!r} benchmarks {stored.get('scenario')!r}, not {options.scenario!r}")

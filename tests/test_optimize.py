@@ -26,6 +26,8 @@ def tinyrepo(tmp_path) -> Path:
     """A fresh git repository holding the fixture: a slow function, a guard, a bench, a simopt.toml."""
     repo = tmp_path / "tiny"
     shutil.copytree(FIXTURE / "repo", repo)
+    config = repo / "simopt.toml"  # this interpreter, not whatever `python3` is on PATH
+    config.write_text(config.read_text().replace("python3 ", f"{sys.executable} "))
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.name", "Test")
     git(repo, "config", "user.email", "test@example.com")
@@ -83,3 +85,73 @@ def test_init_writes_a_template_once(tmp_path):
     code, _, err = cli("init", "--repo", str(tmp_path))
     assert code == 2 and "already exists" in err
     assert (tmp_path / "simopt.toml").read_text() == before
+
+
+def optimize(repo: Path, tag: str, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "simopt.cli", "optimize", "--repo", str(repo), "--tag", tag,
+               "--agent", f"patches:{FIXTURE / 'patches'}", "--max-seconds", "10", "--quiet", *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {count} lines")
+
+
+def test_generic_session_survives_kill_9_and_resumes(tinyrepo):
+    before = user_state(tinyrepo)
+    history = tinyrepo / "results" / "k" / "history.jsonl"
+    process = optimize(tinyrepo, "k")
+    wait_for_lines(history, 3, process)  # the session line, experiments 1 and 2
+    time.sleep(1.0)  # well into experiment 3's checks
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    written = history.read_bytes()
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "simopt.cli", "optimize", "--repo", str(tinyrepo), "--tag", "k", "--resume",
+         "--quiet"], capture_output=True, text=True, timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = history.read_bytes()
+    assert after.startswith(written)  # nothing earlier lost or rewritten
+    lines = [json.loads(line) for line in after.splitlines()]
+    assert [line["type"] for line in lines] == ["session", "experiment", "experiment", "resume", "experiment"]
+    experiments = [line for line in lines if line["type"] == "experiment"]
+    assert [(e["n"], e["status"]) for e in experiments] == [(1, "guard_fail"), (2, "scope_violation"), (3, "keep")]
+
+    guard_fail, scope, keep = experiments
+    tests = [failure["test"] for failure in guard_fail["guards"]["failures"]]
+    assert tests == ["guard/check_slow.py::test_matches_the_definition", "guard/check_slow.py::test_large_n"]
+    assert guard_fail["asi"]["hypothesis"] == "fewer operations per term"
+    assert scope["asi"]["out_of_scope"] == ["guard/check_slow.py"]
+    assert (tinyrepo / "results" / "k" / "patches" / "0002.diff").read_text().count("guard/check_slow.py") >= 2
+    assert keep["metric"]["verdict"] == "faster" and keep["metric"]["ratio"] < 0.5
+    assert git(tinyrepo, "rev-parse", "simopt/k").strip() == keep["commit"]
+    assert git(tinyrepo, "log", "--format=%s", "-2", "simopt/k").splitlines() == [
+        "Closed-form sum of squares", "tiny target"]
+    assert "closed form" in git(tinyrepo, "show", "simopt/k:slow.py")
+
+    assert user_state(tinyrepo) == before  # the user's checkout: untouched
+    assert "#3 keep" in resumed.stdout and "experiments: 3 (keep 1, scope_violation 1, guard_fail 1)" in resumed.stdout
+
+
+def test_ctrl_c_records_the_experiment_as_interrupted(tinyrepo):
+    history = tinyrepo / "results" / "c" / "history.jsonl"
+    process = optimize(tinyrepo, "c")
+    wait_for_lines(history, 1, process)
+    time.sleep(0.5)  # inside experiment 1
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    lines = [json.loads(line) for line in history.read_text().splitlines()]
+    assert [line.get("status") for line in lines] == [None, "interrupted"]
+    assert lines[1]["asi"]["rollback_reason"] == "the user stopped the session during this experiment"
+    assert "stopped: interrupted by the user" in out
+    assert git(tinyrepo, "rev-parse", "simopt/c") == git(tinyrepo, "rev-parse", "HEAD")
