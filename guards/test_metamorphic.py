@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import assume, given, strategies as st
 
 from guards import record, strategies
+from guards.profiles import examples
 from guards.strategies import Case
 
 OUTCOME_KEYS = ("sent", "delivered", "delivered_bytes", "dropped", "in_flight", "first_delivery_ns", "last_delivery_ns",
@@ -21,9 +22,6 @@ def uncontended_flows(draw) -> Case:
     instance["links"] = [{**link, "buffer_bytes": max(link["buffer_bytes"], 10 * instance["mtu_bytes"])} for link in instance["links"]]
     instance["flows"] = [{**flow, "rate_bps": bandwidth} for flow in instance["flows"]]
     return Case(case.kind + ", one uncontended flow", instance)
-
-
-from guards.profiles import examples  # noqa: E402  (after the strategy so the module reads top-down)
 
 
 @examples(20)

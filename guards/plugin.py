@@ -1,6 +1,7 @@
-"""Guard-suite plumbing: settings profiles, the target engine, and structured results.
+"""Guard-suite pytest plugin: settings profile, the target engine fixture, structured results.
 
-Environment (set by `simopt.guard.run_guards`):
+Loaded with `-p guards.plugin` by `simopt.guard.run_guards`, for the visible guards and for any
+holdout folder alike. Environment:
   SIMOPT_TARGET_ROOT     the directory holding the simopt/netsim/ under test (default: this repo)
   SIMOPT_GUARD_PROFILE   quick | standard | thorough (default: standard)
   SIMOPT_GUARD_RESULTS   where to write the JSON results (one entry per test; optional)

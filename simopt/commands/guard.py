@@ -1,0 +1,55 @@
+"""`simopt guard`: run the guard suite against a version of the target."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from simopt.errors import UserError
+from simopt.guard import PROFILES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `simopt guard`."""
+    parser.add_argument("--target", type=Path, metavar="PATH", help="a directory holding simopt/netsim/ (default: this simopt's repo)")
+    parser.add_argument("--seed", type=int, help="the hypothesis seed (default: a fresh one, always printed)")
+    parser.add_argument("--profile", choices=PROFILES, default="standard", help="example budget (default: standard)")
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
+
+
+def main(args: argparse.Namespace, env) -> int:
+    """Run the suite; exit 0 when every guard passes, 1 when one fails."""
+    from simopt.guard import HARNESS_ROOT, check_target, fresh_seed, run_guards
+
+    if args.seed is not None and args.seed < 0:
+        raise UserError(f"--seed(={args.seed}) must be >= 0")
+    target = check_target(args.target or HARNESS_ROOT)
+    seed = fresh_seed() if args.seed is None else args.seed
+    if not args.json:
+        print(f"guards: profile {args.profile}, seed {seed}, target {target}", file=env.stdout, flush=True)
+    report = run_guards(target, seed=seed, profile=args.profile)
+    if args.json:
+        print(json.dumps(report, indent=2), file=env.stdout)
+    else:
+        for line in format_report(report, args.target):
+            print(line, file=env.stdout)
+    return 0 if report["failed"] == 0 else 1
+
+
+def format_report(report: dict, target_arg: Path | None) -> list[str]:
+    """The human summary: each failure with its counterexample, a totals line, how to reproduce."""
+    lines = []
+    for failure in report["failures"]:
+        lines.append(f"FAIL {failure['test']}")
+        lines.append(f"  {failure['message']}")
+        for key, value in (failure["counterexample"] or {}).items():
+            text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+            lines.append(f"    {key}: {text}")
+    status = "ok" if report["failed"] == 0 else "FAILED"
+    lines.append(f"guards {status}: {report['passed']} passed, {report['failed']} failed in {report['duration_s']:.1f} s "
+                 f"(profile {report['profile']}, seed {report['seed']})")
+    if report["failed"]:
+        target = f" --target {target_arg}" if target_arg else ""
+        lines.append(f"reproduce: simopt guard{target} --profile {report['profile']} --seed {report['seed']}")
+    return lines

@@ -1,0 +1,109 @@
+"""Run a guard suite against a version of the target, in a subprocess, and collect its failures.
+
+The suite is pytest + hypothesis (guards/). It reaches the target only through the engine's
+public API, loaded from `target_root` inside the subprocess; results come back as a JSON file
+written by the guards' pytest plugin, never by reading pytest's output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from simopt.errors import UserError
+
+HARNESS_ROOT = Path(__file__).resolve().parents[1]
+GUARDS_DIR = HARNESS_ROOT / "guards"
+PROFILES = ("quick", "standard", "thorough")
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def check_target(target_root: Path) -> Path:
+    """The resolved target root; UserError unless it holds an engine package (simopt/netsim/)."""
+    root = Path(target_root).expanduser().resolve()
+    if not root.is_dir():
+        raise UserError(f"target {target_root} is not a directory")
+    if not (root / "simopt" / "netsim" / "__init__.py").is_file():
+        raise UserError(f"target {target_root} is not a target root: it has no simopt/netsim/__init__.py")
+    return root
+
+
+def fresh_seed() -> int:
+    """A new hypothesis seed, from the OS (never the global `random`)."""
+    return secrets.randbelow(2**32)
+
+
+def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "standard",
+               guards_dir: Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+    """Run the guards in `guards_dir` (default: this harness's guards/) against `target_root`.
+
+    Returns {version, passed, failed, seed, profile, duration_s, failures: [{test, message, counterexample}]}.
+    """
+    root = check_target(target_root)
+    folder = Path(guards_dir or GUARDS_DIR).resolve()
+    if not folder.is_dir():
+        raise UserError(f"guards folder {guards_dir} is not a directory")
+    if profile not in PROFILES:
+        raise UserError(f"profile(={profile!r}) must be one of {', '.join(PROFILES)}")
+    seed = fresh_seed() if seed is None else seed
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="simopt-guard-") as scratch:
+        results_path = Path(scratch) / "results.json"
+        env = {
+            **os.environ,
+            "SIMOPT_TARGET_ROOT": str(root),
+            "SIMOPT_GUARD_PROFILE": profile,
+            "SIMOPT_GUARD_RESULTS": str(results_path),
+            "PYTHONPATH": os.pathsep.join([str(HARNESS_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        command = [sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider", "-p", "guards.plugin",
+                   f"--hypothesis-seed={seed}", "--rootdir", str(folder)]
+        returncode, output = _run(command, env, Path(scratch), timeout_s)
+        tests = _read_results(results_path)
+    duration = time.perf_counter() - started
+    failures = [{"test": t["test"], "message": t["message"], "counterexample": t.get("counterexample")}
+                for t in tests if t["outcome"] == "failed"]
+    if returncode is None:
+        failures.append({"test": "(suite)", "message": f"the guard suite exceeded its {timeout_s:g} s time limit",
+                         "counterexample": None})
+    elif returncode not in (0, 1) or (returncode == 1 and not failures):
+        tail = " | ".join(line for line in output.strip().splitlines()[-5:])
+        failures.append({"test": "(suite)", "message": f"pytest exited with code {returncode}: {tail}", "counterexample": None})
+    return {
+        "version": 1,
+        "passed": sum(1 for t in tests if t["outcome"] == "passed"),
+        "failed": len(failures),
+        "seed": seed,
+        "profile": profile,
+        "target": str(root),
+        "duration_s": round(duration, 3),
+        "failures": failures,
+    }
+
+
+def _run(command: list[str], env: dict[str, str], cwd: Path, timeout_s: float) -> tuple[int | None, str]:
+    """Run pytest in its own process group; (returncode or None on timeout, combined output)."""
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        return None, output
+    return process.returncode, output
+
+
+def _read_results(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text(encoding="utf-8"))["tests"]
