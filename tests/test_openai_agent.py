@@ -440,3 +440,28 @@ def test_an_endpoint_that_stays_down_stops_the_session_with_exit_3(tiny_repo, en
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=tiny_repo,
                             capture_output=True, text=True, check=True)
     assert status.stdout == ""
+
+
+def test_prices_come_from_the_table_the_price_file_and_the_argument(tmp_path, monkeypatch):
+    from simopt.agents.pricing import Price, price_for, price_table
+
+    monkeypatch.delenv("SIMOPT_PRICES", raising=False)
+    table = price_table()
+    assert price_for("gpt-4o-mini-2024-07-18", table) == Price(0.15, 0.60)  # the longest prefix wins
+    assert price_for("llama3", table) is None
+    price_file = tmp_path / "prices.json"
+    price_file.write_text(json.dumps({"llama3": {"prompt": 0.5, "completion": 1}, "gpt-4o": {"prompt": 9, "completion": 9}}))
+    monkeypatch.setenv("SIMOPT_PRICES", str(price_file))
+    table = price_table({"gpt-4o": {"prompt": 1, "completion": 2}})
+    assert price_for("llama3:8b", table) == Price(0.5, 1.0)
+    assert price_for("gpt-4o", table) == Price(1.0, 2.0)
+    assert Price(1.0, 2.0).cost_usd(1_000_000, 500_000) == pytest.approx(2.0)
+    price_file.write_text('{"llama3": {"prompt": -1, "completion": 1}}')
+    with pytest.raises(UserError, match="price of 'llama3' in .*prices.json must be"):
+        price_table()
+    price_file.write_text("not json")
+    with pytest.raises(UserError, match="is not JSON"):
+        price_table()
+    monkeypatch.setenv("SIMOPT_PRICES", str(tmp_path / "missing.json"))
+    with pytest.raises(UserError, match="cannot read the price file"):
+        price_table()
