@@ -65,6 +65,7 @@ def test_compare_table_cells():
         if cells:
             rows[cells[0]] = cells[1:]
     assert code == 0 and err == ""
+    assert rows["scenario"] == ["fattree", "mesh"] and rows["agent"] == ["openai", "command:aider"]
     assert rows["best cumulative speedup"] == ["1.449x [1.429x, 1.471x]", "1.031x"]
     assert rows["measured by"] == ["checkpoint after 10", "product of kept ratios"]
     assert rows["experiments to 90% of best"] == ["9", "2"]

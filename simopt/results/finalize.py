@@ -91,7 +91,8 @@ def commit_message(history: History, kept: list[dict[str, Any]], source: str) ->
         )
     lines += ["", "Kept changes (speedup against the best before each, with its interval):"]
     for experiment in kept:
-        lines.append(f"- #{experiment.get('n', '?')} {experiment.get('description') or '(no description)'}: {_speedup(experiment)}")
+        description = experiment.get("description") or "(no description)"
+        lines.append(f"- #{experiment.get('n', '?')} {description}: {_speedup(experiment)}")
     lines += [
         "",
         f"Squashed by simopt finalize from the tree of {source[:12]}"
@@ -135,6 +136,6 @@ def _rev_parse(repo: Path, name: str) -> str:
 
 def _identity(repo: Path) -> dict[str, str] | None:
     """The user's git identity when configured, else a neutral simopt one (commit-tree needs one)."""
-    if git(repo, "var", "GIT_COMMITTER_IDENT").returncode == 0 and git(repo, "var", "GIT_AUTHOR_IDENT").returncode == 0:
+    if all(git(repo, "var", name).returncode == 0 for name in ("GIT_COMMITTER_IDENT", "GIT_AUTHOR_IDENT")):
         return None
     return {**os.environ, **FALLBACK_IDENTITY}

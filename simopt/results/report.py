@@ -87,7 +87,10 @@ def _summary_rows(summary: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         ("by status", text.counts_text(summary["counts"])),
         ("cumulative speedup", text.speedup_text(summary["cumulative_speedup"], summary["cumulative_speedup_ci"])),
         ("measured by", summary["cumulative_speedup_source"]),
-        ("experiments to 50% / 90% of the best", f"{maybe(summary['experiments_to_50'])} / {maybe(summary['experiments_to_90'])}"),
+        (
+            "experiments to 50% / 90% of the best",
+            f"{maybe(summary['experiments_to_50'])} / {maybe(summary['experiments_to_90'])}",
+        ),
         ("keep rate", text.percent_text(summary["keep_rate"])),
         ("guard-caught rate", text.percent_text(summary["guard_caught_rate"])),
         ("crash rate", text.percent_text(summary["crash_rate"])),

@@ -37,6 +37,8 @@ def experiments_table(history: History):
 
 
 COMPARE_ROWS = (
+    ("scenario", lambda s: s["scenario"] or text.DASH),
+    ("agent", lambda s: s["agent"] or text.DASH),
     ("best cumulative speedup", lambda s: text.speedup_text(s["cumulative_speedup"], s["cumulative_speedup_ci"])),
     ("measured by", lambda s: s["cumulative_speedup_source"]),
     ("experiments", lambda s: str(s["experiments"])),
