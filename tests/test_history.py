@@ -1,12 +1,15 @@
 """history.jsonl: durable appends and a reader that survives torn and corrupt lines."""
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
+from simopt.cli import Env, main
 from simopt.errors import UserError
 from simopt.history import append_record, read_history
+from simopt.results.summary import cumulative_speedup
 
 SESSION = {"type": "session", "tag": "t1", "base_commit": "a" * 40, "branch": "simopt/t1"}
 
@@ -117,14 +120,10 @@ def test_missing_history_is_a_user_error(tmp_path: Path):
 
 # --- simopt history TAG -------------------------------------------------------------------------
 
-import io  # noqa: E402
-
-from simopt.cli import Env, main  # noqa: E402
-
 FIXTURES = Path(__file__).parent / "fixtures" / "histories"
 
 
-def run_cli(*argv: str, monkeypatch=None) -> tuple[int, str, str]:
+def run_cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), Env(stdout=out, stderr=err))
     return code, out.getvalue(), err.getvalue()
@@ -234,8 +233,6 @@ def test_history_outside_a_git_repo_asks_for_repo(tmp_path, monkeypatch):
 
 
 def test_a_checkpoint_without_a_measurement_does_not_count(tmp_path):
-    from simopt.results.summary import cumulative_speedup
-
     path = tmp_path / "history.jsonl"
     append_record(path, SESSION)
     append_record(path, {**experiment(1, "keep"), "metric": {"ratio": 0.8, "ci": [0.7, 0.9]}})
