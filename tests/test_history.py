@@ -154,6 +154,7 @@ def test_history_table_key_cells():
     assert "kept: 3" in out.splitlines()
     assert "cumulative speedup: 1.449x [1.429x, 1.471x] (checkpoint after 10)" in out
     assert "wall time: 24m00s" in out
+    assert "last record: 2026-11-20T11:12:00+00:00" in out
     assert "tokens: 30,000" in out
     assert "cost: $0.12" in out
 
@@ -184,6 +185,7 @@ def test_history_json_summary():
     assert summary["wall_s"] == 1440.0  # 12 min before the crash + 12 min after the resume
     assert summary["tokens"] == 30000 and summary["cost_usd"] == pytest.approx(0.12)
     assert [e["n"] for e in document["experiments"]] == list(range(1, 13))
+    assert [c["after"] for c in document["checkpoints"]] == [10]
 
 
 def test_history_of_a_session_without_experiments():

@@ -35,7 +35,10 @@ def main(args: argparse.Namespace, env) -> int:
         return 0
     summary = summarize(history)
     if args.json:
-        document = {"version": 1, "summary": summary, "experiments": history.experiments}
+        document = {
+            "version": 1, "summary": summary, "experiments": history.experiments,
+            "checkpoints": history.checkpoints,
+        }
         print(json.dumps(document, indent=2, ensure_ascii=False), file=env.stdout)
         return 0
     from simopt.results.tables import experiments_table

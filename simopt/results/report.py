@@ -95,6 +95,7 @@ def _summary_rows(summary: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         ("guard-caught rate", text.percent_text(summary["guard_caught_rate"])),
         ("crash rate", text.percent_text(summary["crash_rate"])),
         ("wall time", text.duration_text(summary["wall_s"])),
+        ("last record", summary["last_record"] or text.DASH),
         ("tokens", text.tokens_text(summary["tokens"])),
         ("cost", text.cost_text(summary["cost_usd"])),
     )

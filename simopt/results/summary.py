@@ -155,6 +155,13 @@ def wall_seconds(history: History) -> float | None:
     return total
 
 
+def last_record_time(history: History) -> str | None:
+    """When the session last wrote a record (how fresh a running session's view is)."""
+    records = [*history.experiments, *history.checkpoints, *history.resumes]
+    stamped = [(t, r["timestamp"]) for r in records if (t := _time(r.get("timestamp"))) is not None]
+    return max(stamped)[1] if stamped else (history.session or {}).get("started")
+
+
 def usage_totals(experiments: Iterable[dict[str, Any]]) -> tuple[int | None, float | None]:
     """Total LLM tokens and cost in USD, or (None, None) when no experiment used an LLM."""
     tokens, cost, seen = 0, 0.0, False
@@ -212,6 +219,7 @@ def summarize(history: History) -> dict[str, Any]:
         "guard_caught_rate": rate(sum(counts.get(s, 0) for s in GUARD_CAUGHT), total),
         "crash_rate": rate(counts.get("crash", 0), total),
         "wall_s": wall_seconds(history),
+        "last_record": last_record_time(history),
         "tokens": tokens,
         "cost_usd": cost,
         "warnings": list(history.warnings),

@@ -72,6 +72,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"by status: {counts_text(summary['counts'])}",
         f"cumulative speedup: {cumulative_text(summary)}",
         f"wall time: {duration_text(summary['wall_s'])}",
+        f"last record: {summary['last_record'] or DASH}",
         f"tokens: {tokens_text(summary['tokens'])}",
         f"cost: {cost_text(summary['cost_usd'])}",
     ]
