@@ -3,7 +3,7 @@
 Real HTTP on an ephemeral port, so the real `openai` client talks to it unpatched. The script is
 a list of steps, one per request to `POST /v1/chat/completions`: a reply (status, JSON body), or
 a function of the request body returning one, so a scripted model can react to the tool results
-it was sent. Every request body is recorded for assertions.
+it was sent. A body given as bytes is sent as it is (garbage). Every request body is recorded.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Union
 
-Reply = tuple[int, dict[str, Any]]
+Reply = tuple[int, Union[dict[str, Any], bytes]]
 Step = Union[Reply, Callable[[dict[str, Any]], Reply]]
 
 
@@ -105,8 +105,8 @@ class LLMServer:
                     return
                 self._send(*server._reply(json.loads(self.rfile.read(length))))
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: dict[str, Any] | bytes) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

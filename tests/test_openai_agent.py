@@ -190,6 +190,32 @@ def test_garbage_tool_calls_are_answered_with_errors(tmp_path, worktree, endpoin
     assert set(call_ids(server.requests[1])) == set(results)
 
 
+def test_tool_calls_without_a_name_are_answered_with_errors(tmp_path, worktree, endpoint):
+    nameless = {"role": "assistant", "content": None,
+                "tool_calls": [{"id": "call_0", "type": "function"},
+                               {"type": "function", "function": {"name": None, "arguments": None}}]}
+    server = endpoint([(200, {"choices": [{"index": 0, "message": nameless}]}), text("sorry")])
+    with pytest.raises(NoProposal):
+        proposer(tmp_path).propose(make_brief(), worktree)
+    echoed = server.requests[1]["messages"][-3]
+    assert [call["id"] for call in echoed["tool_calls"]] == ["call_0", "call_1"]
+    results = tool_results(server.requests[1])
+    assert set(results) == {"call_0", "call_1"}
+    assert all(result.startswith("error: unknown tool ''") for result in results.values())
+
+
+def test_answers_that_are_not_chat_completions_are_retried(tmp_path, worktree, endpoint):
+    server = endpoint([(200, b"<html>bad gateway</html>"), (200, {"object": "chat.completion", "choices": []}),
+                       text("nothing worth changing")])
+    with pytest.raises(NoProposal, match="nothing worth changing"):
+        proposer(tmp_path, retries=2).propose(make_brief(), worktree)
+    assert len(server.requests) == 3
+
+    endpoint([(200, {"choices": None})] * 2)
+    with pytest.raises(ProposerUnavailable, match="has no choices, still failing after 2 attempts"):
+        proposer(tmp_path, retries=1).propose(make_brief(), worktree)
+
+
 def test_server_errors_are_retried_then_the_proposer_is_unavailable(tmp_path, worktree, endpoint):
     server = endpoint([error(500)] * 2 + [error(429, "slow down")] * 2)
     with pytest.raises(ProposerUnavailable, match="HTTP 429.*after 4 attempts"):

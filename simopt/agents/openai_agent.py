@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,6 +27,10 @@ DEFAULT_PROGRAM = Path(__file__).with_name("program.md")
 LOCAL_PLACEHOLDER_KEY = "not-needed"
 RECENT_SHOWN = 10
 ASI_VALUE_CHARS = 400
+
+
+class MalformedResponse(Exception):
+    """The endpoint answered 200 with something that is not a chat completion."""
 
 
 class OpenAIProposer:
@@ -101,10 +106,14 @@ class OpenAIProposer:
             if attempt:
                 time.sleep(_retry_delay(last, self.backoff_s * 2 ** (attempt - 1)))
             try:
-                return self.client().chat.completions.create(
+                response = self.client().chat.completions.create(
                     model=self.model, messages=messages, tools=[tool.schema() for tool in TOOLS])
             except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as error:
                 last = error
+                continue
+            except (json.JSONDecodeError, openai.APIResponseValidationError) as error:
+                last = MalformedResponse(f"the endpoint's answer is not a chat completion ({error})")
+                continue
             except openai.APIStatusError as error:
                 if error.status_code in (408, 409) or error.status_code >= 500:
                     last = error
@@ -112,6 +121,10 @@ class OpenAIProposer:
                     raise ProposerUnavailable(f"{self._endpoint()}: {_describe(error)}") from error
                 else:
                     raise NoProposal(f"the endpoint refused the request: {_describe(error)}", usage.usage()) from error
+                continue
+            if isinstance(getattr(response, "choices", None), list) and response.choices:
+                return response
+            last = MalformedResponse("the endpoint's answer has no choices")
         raise ProposerUnavailable(f"{self._endpoint()}: {_describe(last)}, still failing after {self.retries + 1} attempts")
 
     def _endpoint(self) -> str:
@@ -159,8 +172,8 @@ class _Conversation:
             response = proposer.complete(messages, self.tally)
             self.tally.add(getattr(response, "usage", None))
             proposer.spent_usd = spent_before + self.tally.cost_usd
-            message = response.choices[0].message if response.choices else None
-            calls = list(message.tool_calls or []) if message else []
+            message = response.choices[0].message
+            calls = [_ToolCall.of(call, index) for index, call in enumerate((message.tool_calls if message else None) or [])]
             messages.append(_assistant_message(message, calls))
             if not calls:
                 if self.tools.changed_paths and not self.nudged:
@@ -176,13 +189,13 @@ class _Conversation:
                     # one in the same worktree: this conversation must not touch it any more.
                     self._stop("superseded by a newer experiment")
                 self.tool_calls += 1
-                if call.function.name == "submit":
-                    outcome = self._submit(call.function.arguments)
+                if call.name == "submit":
+                    outcome = self._submit(call.arguments)
                     if isinstance(outcome, Proposal):
                         return outcome
                     result = outcome
                 else:
-                    result = self.tools.call(call.function.name, call.function.arguments)
+                    result = self.tools.call(call.name, call.arguments)
                 left = proposer.max_tool_calls - self.tool_calls
                 if 0 < left <= 3:
                     result += f"\n(note: {left} tool call(s) left in this experiment; submit soon)"
@@ -261,11 +274,26 @@ def _experiment_line(record: Mapping[str, Any]) -> str:
     return line
 
 
-def _assistant_message(message, calls: list) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _ToolCall:
+    """One tool call as the model sent it; missing parts (a lenient server's garbage) become empty."""
+
+    id: str
+    name: str
+    arguments: str
+
+    @classmethod
+    def of(cls, call, index: int) -> "_ToolCall":
+        function = getattr(call, "function", None)
+        return cls(id=getattr(call, "id", None) or f"call_{index}",
+                   name=getattr(function, "name", None) or "",
+                   arguments=getattr(function, "arguments", None) or "")
+
+
+def _assistant_message(message, calls: list[_ToolCall]) -> dict[str, Any]:
     entry: dict[str, Any] = {"role": "assistant", "content": (message.content if message else None) or ""}
     if calls:
-        entry["tool_calls"] = [{"id": call.id, "type": "function",
-                                "function": {"name": call.function.name, "arguments": call.function.arguments or ""}}
+        entry["tool_calls"] = [{"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
                                for call in calls]
     return entry
 
