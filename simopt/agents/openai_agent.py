@@ -234,7 +234,7 @@ class _Conversation:
 
 def first_message(brief: Brief, tools: WorktreeTools) -> str:
     """The experiment's brief for the model: files, scenario, current best, recent history."""
-    editable = [line for line in tools.list_files(".").splitlines() if line.endswith(" editable")]
+    editable = tools.editable_files()
     lines = [
         f"# Experiment {brief.experiment}",
         "",

@@ -145,6 +145,11 @@ class WorktreeTools:
                 changed.append(rel)
         return changed
 
+    def editable_files(self) -> list[str]:
+        """Every file in the worktree that the tools may write, as relative paths."""
+        rels = (file.relative_to(self.root).as_posix() for file in _walk(self.root))
+        return sorted(rel for rel in rels if self.write_refusal(rel) is None)
+
     def call(self, name: str, raw_arguments: str | None) -> str:
         """Run a tool call (not `submit`) and return its result text, errors included."""
         try:
