@@ -14,6 +14,7 @@ STAGE_LABELS = {"propose_s": "propose", "guard_s": "guards", "bench_s": "benchma
 STAGE_COLORS = {"propose_s": "#4C72B0", "guard_s": "#DD8452", "bench_s": "#55A868"}
 KEEP_COLOR, OTHER_COLOR, FAIL_COLOR = "#2CA02C", "#9A9A9A", "#D62728"
 LABEL_CHARS = 34
+DESCRIBED_KEEPS = 6
 
 
 def progress_chart(history: History, path: Path) -> Path:
@@ -121,12 +122,11 @@ def _unmeasured(experiment: dict) -> bool:
 def _label_kept(ax, history: History) -> None:
     """Name the kept changes next to their points, as the autoresearch progress chart does."""
     kept = [p for p in points(history.experiments) if p.status == "keep"]
-    if len(kept) > 15:  # past that, labels only hide the data
-        return
     descriptions = {number_of(e): str(e.get("description") or "") for e in history.experiments}
     last = max((number_of(e) for e in history.experiments), default=0)
     for p in kept:
-        label = descriptions.get(p.n, "")
+        # Past a few, descriptions overlap: "#n" points to the report's table of kept changes.
+        label = descriptions.get(p.n, "") if len(kept) <= DESCRIBED_KEEPS else f"#{p.n}"
         if len(label) > LABEL_CHARS:
             label = label[: LABEL_CHARS - 1] + "…"
         right_half = p.n > 0.55 * last  # grow leftwards there, so the label stays inside the axes
