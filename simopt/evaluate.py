@@ -115,11 +115,14 @@ class ScenarioEvaluator:
         return self._run(root, self.benchmark, self.digest_timeout_s, "the digest run")["digest"]
 
     def guards(self, root: Path, *, guards_dir: Path | None, profile: str) -> dict[str, Any]:
-        """Run a guard suite (the target's own unless `guards_dir`) against `root` with a fresh seed."""
+        """Run a guard suite against `root` with a fresh seed: the harness's own unless `guards_dir`.
+
+        The visible suite is the installed harness's guards/ (its pytest plugin and oracle live
+        there); the copy in the candidate's checkout is never what judges the candidate.
+        """
         from simopt.guard import run_guards
 
-        directory = guards_dir or self.target.root / self.target.guard
-        return run_guards(root, seed=None, profile=profile, guards_dir=directory, timeout_s=self.target.guard_timeout)
+        return run_guards(root, seed=None, profile=profile, guards_dir=guards_dir, timeout_s=self.target.guard_timeout)
 
     def bench(
         self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None

@@ -97,6 +97,11 @@ def run_session(options: Options, reporter, *, proposer=None, environ: dict[str,
 
     from simopt.evaluate import CheckFailed, make_evaluator
 
+    if target.kind == "scenario":
+        from simopt.guard import PROFILES
+
+        if config["guard_profile"] not in PROFILES:
+            raise UserError(f"guard profile(={config['guard_profile']!r}) must be one of {', '.join(PROFILES)}")
     evaluator = make_evaluator(target, scenario)
     if proposer is None:
         from simopt.agents.registry import make_proposer

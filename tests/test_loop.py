@@ -234,3 +234,33 @@ def test_ctrl_c_records_an_interrupted_experiment(session):
     assert record["status"] == "interrupted"
     assert record["asi"]["next_action_hint"] == "resume the session with --resume"
     assert record["patch"] == "patches/0002.diff"
+
+
+def test_scenario_evaluator_runs_each_version_in_a_subprocess(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from simopt.evaluate import ScenarioEvaluator
+
+    repo = Path(__file__).resolve().parents[1]
+    target = dataclasses.replace(load_target(repo), smoke_timeout=20)
+    evaluator = ScenarioEvaluator(target, "dumbbell")
+    good = tmp_path / "good"
+    shutil.copytree(repo / "simopt" / "netsim", good / "simopt" / "netsim")
+    digest = evaluator.calibrate(good)
+    assert len(digest) == 64 and evaluator.smoke(good) == digest  # smoke = benchmark: one run gives both
+
+    broken = tmp_path / "broken"
+    shutil.copytree(good, broken)
+    init = broken / "simopt" / "netsim" / "__init__.py"
+    init.write_text(init.read_text() + "\nraise ZeroDivisionError('planted')\n")
+    with pytest.raises(CheckFailed) as crash:
+        evaluator.smoke(broken)
+    assert crash.value.status == "crash"
+    assert crash.value.evidence["traceback"][-1] == "ZeroDivisionError: planted"
+
+    init.write_text(init.read_text().replace("raise ZeroDivisionError('planted')", "while True: pass"))
+    evaluator.target = dataclasses.replace(target, smoke_timeout=1)
+    with pytest.raises(CheckFailed) as hang:
+        evaluator.smoke(broken)
+    assert hang.value.status == "timeout" and "1 s" in hang.value.reason
