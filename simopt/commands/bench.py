@@ -1,0 +1,103 @@
+"""`simopt bench`: decide whether a candidate version is really faster than a baseline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from simopt import __version__
+from simopt.errors import UserError
+
+EXIT_NO_MEASUREMENT = 1  # the candidate crashed or computed something else
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `simopt bench`."""
+    parser.add_argument("--scenario", required=True, metavar="NAME|PATH", help="the benchmark scenario, read from the baseline")
+    parser.add_argument("--baseline", required=True, metavar="REV|PATH", help="a git revision of this repository or a directory")
+    parser.add_argument("--candidate", required=True, metavar="REV|PATH", help="a git revision of this repository or a directory")
+    parser.add_argument("--max-seconds", type=float, default=60.0, metavar="S", help="measuring budget (default: 60)")
+    parser.add_argument("--min-effect", type=float, default=0.01, metavar="F", help="smallest change that counts (default: 0.01 = 1%%)")
+    parser.add_argument("--metric", choices=("time", "instructions"), default="time",
+                        help="paired CPU timing (default) or valgrind instruction counts of one run each")
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
+
+
+def main(args: argparse.Namespace, env) -> int:
+    """Materialize both versions, measure, print the verdict."""
+    from contextlib import ExitStack
+
+    from simopt.engine import DEFAULT_ENGINE
+    from simopt.measure import compare_versions
+    from simopt.measure.instructions import compare_instructions
+    from simopt.measure.versions import materialize
+    from simopt.scenario import build_instance, load_scenario
+
+    if args.max_seconds <= 0:
+        raise UserError(f"--max-seconds(={args.max_seconds:g}) must be > 0")
+    if not 0 < args.min_effect < 1:
+        raise UserError(f"--min-effect(={args.min_effect:g}) must be between 0 and 1")
+    with ExitStack() as stack:
+        baseline = stack.enter_context(materialize(args.baseline, repo_dir=Path.cwd(), engine=DEFAULT_ENGINE))
+        candidate = stack.enter_context(materialize(args.candidate, repo_dir=Path.cwd(), engine=DEFAULT_ENGINE))
+        scenario = load_scenario(args.scenario, repo=baseline)  # a candidate cannot change the workload
+        instance = build_instance(scenario)
+        if args.metric == "instructions":
+            result = compare_instructions(baseline, candidate, instance, min_effect=args.min_effect)
+        else:
+            with _progress_bar(env, args.max_seconds) as progress:
+                result = compare_versions(
+                    baseline, candidate, instance, max_seconds=args.max_seconds, min_effect=args.min_effect, progress=progress
+                )
+    result = {**result, "scenario": scenario.name, "seed": scenario.seed, "baseline": args.baseline,
+              "candidate": args.candidate, "simopt_version": __version__}
+    if args.json:
+        print(json.dumps(result, indent=2), file=env.stdout)
+    else:
+        console = env.console()
+        for line in summary_lines(result):
+            console.print(line)
+    return EXIT_NO_MEASUREMENT if result["verdict"] in ("crash", "different-output") else 0
+
+
+def _progress_bar(env, max_seconds: float):
+    """A rich progress bar over the time budget on stderr; yields the callback compare_versions takes."""
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    @contextmanager
+    def bar():
+        columns = (TextColumn("measuring"), BarColumn(), TextColumn("{task.fields[pairs]} pairs"), TimeElapsedColumn())
+        with Progress(*columns, console=env.console(stderr=True), transient=True) as progress:
+            task = progress.add_task("bench", total=max_seconds, pairs=0)
+
+            def update(elapsed_s: float, pairs: int) -> None:
+                progress.update(task, completed=min(elapsed_s, max_seconds), pairs=pairs)
+
+            yield update
+
+    return bar()
+
+
+def summary_lines(result: dict) -> list[str]:
+    """The readable summary of a bench result, one line each."""
+    lines = [f"verdict      {result['verdict']}"]
+    if result["verdict"] == "crash":
+        return lines + ["candidate crashed:", *result["error"].splitlines()]
+    if result["verdict"] == "different-output":
+        return lines + [f"digests      baseline {result['digest_baseline']}", f"             candidate {result['digest_candidate']}"]
+    if result["ratio"] is not None:
+        ci = result.get("ci")
+        interval = f"  (CI {ci[0]:.4f} .. {ci[1]:.4f})" if ci else ""
+        lines.append(f"ratio        {result['ratio']:.4f}{interval}  candidate/baseline; speedup {1 / result['ratio']:.3f}x")
+    if result["metric"] == "instructions":
+        lines.append(f"instructions baseline {result['baseline_instructions']:,}  candidate {result['candidate_instructions']:,}")
+    else:
+        confidence = f"{result['confidence']:.1f}" if result["confidence"] is not None else "-"
+        lines.append(f"pairs        {result['pairs']} in {result['seconds']:.1f} s, confidence {confidence}")
+        if result["baseline_s"] is not None:
+            lines.append(f"per run      baseline {result['baseline_s']:.4f} s  candidate {result['candidate_s']:.4f} s (CPU)")
+    lines.append(f"min effect   {result['min_effect']:.1%}  scenario {result['scenario']} (seed {result['seed']})")
+    return lines
