@@ -135,6 +135,8 @@ def available_tags(repo: Path) -> list[str]:
 
 def load_session(repo: Path, tag: str) -> History:
     """Read session `tag` of `repo`; an unknown tag is a UserError listing the known ones."""
+    if not tag or tag in (".", "..") or "/" in tag or "\\" in tag:
+        raise UserError(f"tag {tag!r} is not a session name (no path separators)")
     path = history_path(repo, tag)
     if not path.is_file():
         tags = available_tags(repo)

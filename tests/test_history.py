@@ -242,3 +242,27 @@ def test_a_checkpoint_without_a_measurement_does_not_count(tmp_path):
     speedup = cumulative_speedup(read_history(path))
     assert speedup.value == pytest.approx(1.25)
     assert speedup.source == "product of kept ratios"
+
+
+def test_malformed_parts_of_a_record_read_as_missing(tmp_path):
+    path = tmp_path / "results" / "odd" / "history.jsonl"
+    append_record(path, {**SESSION, "tag": "odd"})
+    append_record(path, {
+        **experiment(1, "keep"), "metric": "fast", "timings": [1, 2], "usage": {"prompt_tokens": "x"},
+        "asi": None, "n": "one",
+    })
+    append_record(path, {**experiment(2, "keep"), "metric": {"ratio": 0.5, "ci": [0.4]}})
+    code, out, err = run_cli("history", "odd", "--repo", str(tmp_path), "--json")
+    summary = json.loads(out)["summary"]
+    assert code == 0 and err == ""
+    assert summary["cumulative_speedup"] == 2.0  # only #2 measured a ratio
+    assert summary["tokens"] == 0
+    assert run_cli("report", "odd", "--repo", str(tmp_path))[0] == 0
+    assert run_cli("history", "odd", "--repo", str(tmp_path), "--format", "pi")[0] == 0
+
+
+@pytest.mark.parametrize("tag", ["..", "../alpha", "a/b"])
+def test_a_tag_is_a_name_not_a_path(tag):
+    code, _, err = run_cli("history", tag, "--repo", str(FIXTURES / "results" / "alpha"))
+    assert code == 2
+    assert err == f"simopt: error: tag {tag!r} is not a session name (no path separators)\n"

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from simopt.history import History
-from simopt.results.summary import interval_of, ratio_of
+from simopt.results.summary import interval_of, part, ratio_of, usage_totals
 
 METRIC_NAME = "time_vs_base"
 # pi-autoresearch's status vocabulary is keep | discard | crash | checks_failed.
@@ -66,7 +66,7 @@ def pi_records(history: History) -> list[dict[str, Any]]:
 
 
 def _run(experiment: dict[str, Any], metric: float, status: str) -> dict[str, Any]:
-    measured = experiment.get("metric") or {}
+    measured = part(experiment, "metric")
     ratio, ci = ratio_of(experiment), interval_of(experiment)
     metrics = {}
     if ratio is not None:
@@ -76,8 +76,7 @@ def _run(experiment: dict[str, Any], metric: float, status: str) -> dict[str, An
     for key in ("baseline_s", "candidate_s"):
         if isinstance(measured.get(key), (int, float)):
             metrics[key] = measured[key]
-    usage = experiment.get("usage") if isinstance(experiment.get("usage"), dict) else None
-    asi = dict(experiment.get("asi") or {})
+    asi = dict(part(experiment, "asi"))
     asi["simopt_status"] = status
     if experiment.get("hypothesis"):
         asi.setdefault("hypothesis", experiment["hypothesis"])
@@ -91,10 +90,7 @@ def _run(experiment: dict[str, Any], metric: float, status: str) -> dict[str, An
         "timestamp": _epoch_ms(experiment.get("timestamp")) or 0,
         "segment": 0,
         "confidence": measured.get("confidence"),
-        "iterationTokens": (
-            int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
-            if usage else None
-        ),
+        "iterationTokens": usage_totals([experiment])[0],
         "asi": asi,
     }
 

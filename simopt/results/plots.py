@@ -6,7 +6,8 @@ from pathlib import Path
 
 from simopt.history import History
 from simopt.results.summary import (
-    STAGES, best_so_far, interval_of, measured_checkpoints, number_of, points, stage_seconds,
+    STAGES, best_so_far, interval_of, measured_checkpoints, number_of, points, ratio_of,
+    stage_seconds,
 )
 from simopt.results.text import duration_text
 
@@ -116,7 +117,7 @@ def _yerr(chosen) -> list[list[float]]:
 
 
 def _unmeasured(experiment: dict) -> bool:
-    return not (experiment.get("metric") or {}).get("ratio")
+    return ratio_of(experiment) is None
 
 
 def _label_kept(ax, history: History) -> None:

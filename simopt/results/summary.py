@@ -44,15 +44,21 @@ def number_of(experiment: dict[str, Any], default: int = 0) -> int:
     return n if isinstance(n, int) and not isinstance(n, bool) else default
 
 
+def part(record: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object of a record (metric, timings, usage, asi), or {} when absent or malformed."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def ratio_of(experiment: dict[str, Any]) -> float | None:
     """The candidate/best time ratio of an experiment, or None when it was not measured."""
-    ratio = (experiment.get("metric") or {}).get("ratio")
+    ratio = part(experiment, "metric").get("ratio")
     return float(ratio) if _positive(ratio) else None
 
 
 def interval_of(record: dict[str, Any]) -> tuple[float, float] | None:
     """The ratio interval of an experiment or checkpoint, or None when it has none."""
-    ci = (record.get("metric") or {}).get("ci")
+    ci = part(record, "metric").get("ci")
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_positive(x) for x in ci):
         return (float(ci[0]), float(ci[1]))
     return None
@@ -61,11 +67,6 @@ def interval_of(record: dict[str, Any]) -> tuple[float, float] | None:
 def speedup_interval(ratio_ci: tuple[float, float]) -> tuple[float, float]:
     """A ratio interval turned into a speedup interval (1 / ratio), low first."""
     return (1.0 / max(ratio_ci), 1.0 / min(ratio_ci))
-
-
-def kept(experiments: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The kept experiments that carry a measured ratio, in recorded order."""
-    return [e for e in experiments if e.get("status") == "keep" and ratio_of(e) is not None]
 
 
 def best_so_far(experiments: list[dict[str, Any]]) -> list[tuple[int, float]]:
@@ -99,7 +100,7 @@ def measured_checkpoints(history: History) -> list[tuple[dict[str, Any], float]]
     """(checkpoint, its speedup against the base) for every checkpoint that measured one."""
     result = []
     for checkpoint in history.checkpoints:
-        ratio = (checkpoint.get("metric") or {}).get("ratio")
+        ratio = part(checkpoint, "metric").get("ratio")
         if not _positive(ratio):  # nothing kept yet, or the re-measurement failed
             continue
         value = checkpoint.get("cumulative_speedup")
@@ -166,12 +167,12 @@ def usage_totals(experiments: Iterable[dict[str, Any]]) -> tuple[int | None, flo
     """Total LLM tokens and cost in USD, or (None, None) when no experiment used an LLM."""
     tokens, cost, seen = 0, 0.0, False
     for experiment in experiments:
-        usage = experiment.get("usage")
-        if not isinstance(usage, dict):
+        usage = part(experiment, "usage")
+        if not usage:
             continue
         seen = True
-        tokens += int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
-        cost += float(usage.get("cost_usd") or 0.0)
+        tokens += int(_number(usage.get("prompt_tokens"))) + int(_number(usage.get("completion_tokens")))
+        cost += _number(usage.get("cost_usd"))
     return (tokens, round(cost, 6)) if seen else (None, None)
 
 
@@ -179,8 +180,8 @@ def stage_seconds(experiments: Iterable[dict[str, Any]]) -> list[tuple[int, dict
     """(n, {stage: seconds}) for each experiment; a stage it never reached counts 0."""
     rows = []
     for experiment in experiments:
-        timings = experiment.get("timings") or {}
-        rows.append((number_of(experiment), {s: float(timings.get(s) or 0.0) for s in STAGES}))
+        timings = part(experiment, "timings")
+        rows.append((number_of(experiment), {s: _number(timings.get(s)) for s in STAGES}))
     return rows
 
 
@@ -228,6 +229,11 @@ def summarize(history: History) -> dict[str, Any]:
 
 def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _number(value: Any) -> float:
+    """A count or duration field as a float; missing or malformed counts as 0."""
+    return float(value) if _positive(value) else 0.0
 
 
 def _time(value: Any) -> datetime | None:

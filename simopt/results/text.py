@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simopt.results.summary import interval_of, ratio_of
+from simopt.results.summary import interval_of, part, ratio_of
 
 DASH = "—"
 
@@ -80,5 +80,4 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 
 def reason_of(experiment: dict[str, Any]) -> str:
     """Why the experiment was rolled back (asi.rollback_reason), or empty."""
-    asi = experiment.get("asi")
-    return str(asi.get("rollback_reason") or "") if isinstance(asi, dict) else ""
+    return str(part(experiment, "asi").get("rollback_reason") or "")
