@@ -59,7 +59,9 @@ class PlainReporter:
         self.console.print(experiment_line(record))
 
     def checkpoint(self, record: dict[str, Any]) -> None:
-        self.console.print(f"checkpoint after {record['after']}: cumulative speedup {record['cumulative_speedup']:.3f}x")
+        speedup = record["cumulative_speedup"]
+        measured = f"cumulative speedup {speedup:.3f}x" if speedup else f"not measured ({record.get('error')})"
+        self.console.print(f"checkpoint after {record['after']}: {measured}")
 
     def close(self) -> None:
         pass

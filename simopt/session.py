@@ -46,8 +46,12 @@ class Options:
     guard_profile: str | None = None
 
 
-def run_session(options: Options, reporter, *, proposer=None, environ: dict[str, str] | None = None) -> int:
-    """Run (or resume) a session and return its exit code. `proposer` overrides `--agent` (tests)."""
+def run_session(options: Options, reporter, *, proposer=None, evaluator=None,
+                environ: dict[str, str] | None = None) -> int:
+    """Run (or resume) a session and return its exit code.
+
+    `proposer` and `evaluator` replace the ones the options name (tests script them).
+    """
     from simopt.history import append_record, read_history
     from simopt.workspace import (
         check_tag, create_workspace, ensure_clean, ensure_new, open_repo, reopen_workspace, results_dir,
@@ -102,7 +106,7 @@ def run_session(options: Options, reporter, *, proposer=None, environ: dict[str,
 
         if config["guard_profile"] not in PROFILES:
             raise UserError(f"guard profile(={config['guard_profile']!r}) must be one of {', '.join(PROFILES)}")
-    evaluator = make_evaluator(target, scenario)
+    evaluator = evaluator or make_evaluator(target, scenario)
     if proposer is None:
         from simopt.agents.registry import make_proposer
 
@@ -205,8 +209,9 @@ class _Runner:
     def best_speedup(self) -> float:
         """The last checkpoint's measured speedup times the speedups of the keeps since."""
         speedup, after = 1.0, 0
-        if self.checkpoints:
-            speedup, after = self.checkpoints[-1]["cumulative_speedup"], self.checkpoints[-1]["after"]
+        measured = [c for c in self.checkpoints if c.get("cumulative_speedup")]
+        if measured:
+            speedup, after = measured[-1]["cumulative_speedup"], measured[-1]["after"]
         for record in self.experiments:
             ratio = (record.get("metric") or {}).get("ratio")
             if record["status"] == "keep" and record["n"] > after and ratio:
@@ -219,17 +224,22 @@ class _Runner:
 
         workspace = self.setup.workspace
         self.reporter.stage(after, "checkpoint")
-        if workspace.best_commit == workspace.base_commit:
-            metric, cumulative = None, 1.0
-        else:
-            result = self.setup.evaluator.bench(
-                workspace.base_dir, workspace.best_dir, max_seconds=self.config["max_seconds"],
-                min_effect=self.config["min_effect"], progress=None,
-            )
-            metric = metric_summary(result)
-            cumulative = 1.0 / metric["ratio"] if metric.get("ratio") else 1.0
         record = {"version": 1, "type": "checkpoint", "after": after, "best_commit": workspace.best_commit,
-                  "metric": metric, "cumulative_speedup": cumulative, "timestamp": _now()}
+                  "metric": None, "cumulative_speedup": 1.0}
+        if workspace.best_commit != workspace.base_commit:
+            try:
+                result = self.setup.evaluator.bench(
+                    workspace.base_dir, workspace.best_dir, max_seconds=self.config["max_seconds"],
+                    min_effect=self.config["min_effect"],
+                    progress=lambda elapsed_s, pairs: self.reporter.stage(after, f"checkpoint: {pairs} pairs"),
+                )
+            except Exception as error:  # a failed re-measurement must not end the session
+                record.update(cumulative_speedup=None, error=" ".join(str(error).split()) or type(error).__name__)
+            else:
+                record["metric"] = metric_summary(result)
+                ratio = record["metric"].get("ratio")
+                record["cumulative_speedup"] = 1.0 / ratio if ratio else None
+        record["timestamp"] = _now()
         append_record(self.history_path, record)
         self.checkpoints.append(record)
         self.reporter.checkpoint(record)
