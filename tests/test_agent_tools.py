@@ -127,8 +127,8 @@ def test_arguments_are_checked():
                                ("read_file", "{", "not valid JSON"),
                                ("read_file", '"a.py"', "must be a JSON object"),
                                ("read_file", "{}", "needs the argument 'path'"),
-                               ("read_file", '{"path": 3}', "'path' must be a string"),
-                               ("read_file", '{"path": "a", "end_line": true}', "'end_line' must be a integer")]:
+                               ("read_file", '{"path": 3}', "'path' must be of type string"),
+                               ("read_file", '{"path": "a", "end_line": true}', "'end_line' must be of type integer")]:
         with pytest.raises(ToolError, match=message):
             parse_arguments(name, raw)
 

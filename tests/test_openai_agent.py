@@ -184,7 +184,7 @@ def test_garbage_tool_calls_are_answered_with_errors(tmp_path, worktree, endpoin
     assert "not valid JSON" in results["call_1"]
     assert "must be a JSON object" in results["call_2"]
     assert "needs the argument 'path'" in results["call_3"]
-    assert "'start_line' must be a integer" in results["call_4"]
+    assert "'start_line' must be of type integer" in results["call_4"]
     assert "not valid JSON" in results["call_5"]
     assert all(value.startswith("error: ") for value in results.values())
     assert set(call_ids(server.requests[1])) == set(results)

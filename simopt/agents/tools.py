@@ -116,7 +116,7 @@ def parse_arguments(tool_name: str, raw: str | None) -> dict[str, Any]:
         if param.type == "integer" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value)
         if not _JSON_TYPES[param.type](value):
-            raise ToolError(f"{tool_name}: {name!r} must be a {param.type}, got {value!r}")
+            raise ToolError(f"{tool_name}: {name!r} must be of type {param.type}, got {value!r}")
         checked[name] = value
     return checked
 
