@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simopt.errors import UserError
-
 
 def _positive(kind):
     def parse(text: str):
