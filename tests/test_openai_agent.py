@@ -446,7 +446,7 @@ def test_a_submitted_speedup_is_kept_by_the_loop(tiny_repo, endpoint):
     assert experiment["usage"] == {"prompt_tokens": 300, "completion_tokens": 60, "cost_usd": 0.0}
     kept = subprocess.run(["git", "show", "simopt/llm:slow.py"], cwd=tiny_repo, capture_output=True, text=True, check=True)
     assert "(2 * n - 1) // 6" in kept.stdout
-    assert "editable" in server.requests[0]["messages"][1]["content"]
+    assert "## Editable files\nslow.py\n" in server.requests[0]["messages"][1]["content"]
 
 
 @needs_session
