@@ -21,10 +21,10 @@ from simopt.engine import DEFAULT_ENGINE
 from simopt.errors import UserError
 from simopt.measure.client import Worker, WorkerCrash
 from simopt.measure.sequential import Progress, run_sequential
-from simopt.measure.stats import ALPHA, LOOKS, median
+from simopt.measure.stats import ALPHA, LOOKS, look_alpha, median, median_interval
 
 WORKER_PAIRS = 2  # fresh lanes per decision: averages out per-process memory-layout luck
-WARMUP_STEPS = 10  # steps of each lane that are timed but not counted
+WARMUP_RUNS = 1  # whole runs of each lane timed but not counted: a fresh process's first run is slow
 TARGET_STEP_S = 0.015  # slices sized for 10-20 ms of work
 MIN_UNIT_S = 0.001  # a step this short on both sides times the protocol, not the engine
 PROFILE_STEPS = 4000  # resolution of the probe run that places the slice boundaries
@@ -49,7 +49,7 @@ class Lane:
         self.next_slice = 0
         self.now = 0
         self.built = False
-        self.steps = 0
+        self.completed = 0  # runs finished
         self.runs = 0.0  # full runs advanced, counting the current one by its fraction
         self.seconds = [0.0, 0.0]  # CPU seconds spent by (baseline, candidate), warm-up included
         self.digests: tuple[str, str] | None = None
@@ -72,7 +72,6 @@ class Lane:
         return base, cand
 
     def _advance(self, request: dict, base: dict, cand: dict) -> None:
-        self.steps += 1
         self.seconds[0] += base["seconds"]
         self.seconds[1] += cand["seconds"]
         if request["op"] == "build":
@@ -83,6 +82,7 @@ class Lane:
             self.next_slice += 1
         else:
             self.built = False
+            self.completed += 1
             self.runs += 0 if self.horizon_ns else 1
             self.digests = (base["digest"], cand["digest"])
             if base["digest"] != cand["digest"]:
@@ -154,8 +154,9 @@ def compare_versions(
 
         def next_pair() -> tuple[float, float] | None:
             lane = lanes[next(turn) % len(lanes)]
+            warming_up = lane.completed < WARMUP_RUNS
             base, cand = lane.step()
-            if lane.steps <= WARMUP_STEPS or max(base["seconds"], cand["seconds"]) < MIN_UNIT_S:
+            if warming_up or max(base["seconds"], cand["seconds"]) < MIN_UNIT_S:
                 return None
             if min(base["seconds"], cand["seconds"]) <= 0:
                 return None
@@ -184,8 +185,9 @@ def compare_versions(
                     "seconds": time.monotonic() - started}
     verdict = decision.verdict
     wall_ratio = math.exp(median(wall_ratios)) if wall_ratios else None
-    if verdict == "faster" and (wall_ratio is None or wall_ratio >= 1):
-        # CPU time says faster but the clock does not: work moved out of the process, or noise.
+    wall_ci = median_interval(wall_ratios, look_alpha()) if wall_ratios else None
+    if verdict == "faster" and wall_ci is not None and wall_ci[0] >= 0:
+        # CPU time says faster but the clock surely does not: work moved out of the process.
         verdict = "inconclusive"
     return {
         **report,
