@@ -172,6 +172,7 @@ def test_registry_builds_each_kind_and_rejects_bad_specs(repo, tmp_path):
     (tmp_path / "q" / "a.diff").write_text(make_diff(repo, "x = 1\n"))
     assert make_proposer(f"patches:{tmp_path / 'q'}", repo=repo).name == f"patches:{tmp_path / 'q'}"
     assert make_proposer("command:true", repo=repo).name == "command:true"
+    assert make_proposer("command:true", repo=repo, timeout_s=5).timeout_s == 5
     for bad in ("nope", "patches:", "command:", "demo:x", "openai:x", ""):
         with pytest.raises(UserError, match="agent"):
             make_proposer(bad, repo=repo)

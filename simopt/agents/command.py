@@ -22,7 +22,8 @@ from pathlib import Path
 
 from simopt.agents.base import Brief, NoProposal, Proposal
 
-DEFAULT_TIMEOUT_S = 1800.0
+DEFAULT_TIMEOUT_S = 1740.0
+"""A minute under the loop's default proposer limit (1800 s): the group dies before the loop gives up."""
 STDERR_TAIL_LINES = 20
 NO_DESCRIPTION = "(no description)"
 

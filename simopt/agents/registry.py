@@ -10,8 +10,13 @@ from simopt.errors import UserError
 SPECS = "demo, patches:DIR, command:CMD or openai"
 
 
-def make_proposer(spec: str, *, repo: Path, model: str | None = None, program: Path | None = None) -> Proposer:
-    """The proposer named by `spec`, for the target repository `repo`."""
+def make_proposer(spec: str, *, repo: Path, model: str | None = None, program: Path | None = None,
+                  timeout_s: float | None = None) -> Proposer:
+    """The proposer named by `spec`, for the target repository `repo`.
+
+    `timeout_s` bounds one `command:` run; give it the loop's proposer time limit (minus a margin)
+    so the agent's process group is killed before the loop stops waiting for it.
+    """
     kind, sep, argument = spec.partition(":")
     argument = argument.strip()
     if kind == "demo" and not sep:
@@ -29,7 +34,9 @@ def make_proposer(spec: str, *, repo: Path, model: str | None = None, program: P
             raise UserError("agent 'command:' needs a shell command: command:CMD")
         from simopt.agents.command import CommandProposer
 
-        return CommandProposer(argument, program=program)
+        if timeout_s is None:
+            return CommandProposer(argument, program=program)
+        return CommandProposer(argument, program=program, timeout_s=timeout_s)
     if kind == "openai" and not sep:
         from simopt.agents.openai_agent import OpenAIProposer
 
