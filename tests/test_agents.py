@@ -157,6 +157,17 @@ def test_command_timeout_kills_the_whole_process_group(repo, tmp_path):
     assert not _alive(child)
 
 
+def test_command_leftovers_die_with_the_command(repo, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    script = f"{sys.executable} -c 'import time; time.sleep(60)' & echo $! > {pid_file}; touch src/new.py"
+    CommandProposer(script).propose(brief(1), repo)
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -7,13 +7,14 @@ environment, both outside the worktree:
 - `SIMOPT_DESCRIPTION`: where the agent writes one line describing its change, optionally
   followed by a line `Hypothesis: ...`.
 
-It must edit files and exit 0, not commit. It runs in its own process group: on timeout the
-whole group is killed and `TimeoutError` is raised (recorded as `timeout`). A non-zero exit is a
+It must edit files and exit 0, not commit. It runs in its own process group, killed whole when
+the command ends; on timeout `TimeoutError` is raised (recorded as `timeout`). A non-zero exit is a
 crash carrying the last lines of its stderr; a clean worktree afterwards is `NoProposal`.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -70,7 +71,7 @@ def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
 
 
 def run_in_group(command: str, *, cwd: Path, env: dict[str, str], timeout_s: float, logs: Path) -> int:
-    """Run `command` in a new process group, output to `logs`/stdout|stderr; kill the group on timeout."""
+    """Run `command` in a new process group, output to `logs`/stdout|stderr; the group dies with it."""
     with (
         open(logs / "stdout", "wb") as stdout,
         open(logs / "stderr", "wb") as stderr,
@@ -80,14 +81,14 @@ def run_in_group(command: str, *, cwd: Path, env: dict[str, str], timeout_s: flo
             command, shell=True, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
             start_new_session=True,
         )
+        _running.add(process)
         try:
             return process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
             raise TimeoutError(f"agent command exceeded its time limit of {timeout_s:g} s") from None
-        except BaseException:  # Ctrl-C: never leave the agent running behind us
+        finally:  # also after a normal exit: leftovers must not edit the next experiment's worktree
             _kill_group(process)
-            raise
+            _running.discard(process)
 
 
 def _output_tail(logs: Path) -> str:
@@ -97,6 +98,17 @@ def _output_tail(logs: Path) -> str:
         if text:
             return f" ({stream}):\n{text}"
     return " with no output"
+
+
+# The loop runs a proposer in a thread it may abandon (Ctrl-C); the agent's own session is out of
+# reach of the terminal's Ctrl-C, so whatever still runs when simopt exits is killed here.
+_running: set[subprocess.Popen] = set()
+
+
+@atexit.register
+def _kill_running() -> None:
+    for process in list(_running):
+        _kill_group(process)
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -79,8 +79,8 @@ class PatchQueueProposer:
         directory = Path(directory)
         if not directory.is_dir():
             raise UserError(f"patch directory {directory} does not exist")
-        self.directory = directory
-        self.queue = patch_queue(directory)
+        self.directory = directory.resolve()
+        self.queue = patch_queue(self.directory)
         if not self.queue:
             raise UserError(f"patch directory {directory} holds no *.diff or *.patch files")
         self.name = name or f"patches:{directory}"
