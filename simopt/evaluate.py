@@ -192,7 +192,9 @@ class CommandEvaluator:
         else:
             command = self.target.guard_command
         started = time.perf_counter()
-        completed = run_command(command, cwd=root, timeout_s=self.target.guard_timeout)
+        # a wide "terminal", so pytest's one-line failure summaries keep the whole message
+        env = {**os.environ, "COLUMNS": "500"}
+        completed = run_command(command, cwd=root, timeout_s=self.target.guard_timeout, env=env)
         output = completed.stdout + completed.stderr
         passed, failed = _pytest_counts(output)
         failures = [] if completed.returncode == 0 else _pytest_failures(output) or [

@@ -155,3 +155,25 @@ def test_ctrl_c_records_the_experiment_as_interrupted(tinyrepo):
     assert lines[1]["asi"]["rollback_reason"] == "the user stopped the session during this experiment"
     assert "stopped: interrupted by the user" in out
     assert git(tinyrepo, "rev-parse", "simopt/c") == git(tinyrepo, "rev-parse", "HEAD")
+
+
+def test_command_guards_and_holdout_folders_report_each_failing_test(tinyrepo, tmp_path):
+    from simopt.evaluate import CommandEvaluator
+    from simopt.target import load_target
+
+    evaluator = CommandEvaluator(load_target(tinyrepo))
+    visible = evaluator.guards(tinyrepo, guards_dir=None, profile="quick")
+    assert (visible["passed"], visible["failed"], visible["failures"]) == (2, 0, [])
+
+    holdout = tmp_path / "holdout"
+    holdout.mkdir()
+    (holdout / "test_hidden.py").write_text(
+        "from slow import sum_of_squares\n\n"
+        "def test_one():\n    assert sum_of_squares(2) == 1\n\n"
+        "def test_wrong_on_purpose():\n    assert sum_of_squares(3) == 6, 'hidden case'\n"
+    )
+    hidden = evaluator.guards(tinyrepo, guards_dir=holdout, profile="quick")
+    assert (hidden["passed"], hidden["failed"]) == (1, 1)
+    (failure,) = hidden["failures"]
+    assert failure["test"].endswith("test_hidden.py::test_wrong_on_purpose")
+    assert "hidden case" in failure["message"]

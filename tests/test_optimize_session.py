@@ -96,3 +96,9 @@ def test_session_line_records_the_configuration(repo):
     assert line["config"]["editable"] == ["src/**"] and line["config"]["max_seconds"] == 7
     assert line["config"]["min_effect"] == 0.05 and line["config"]["guard_profile"] == "quick"
     assert line["metric"] == "wall_s" and line["direction"] == "lower"
+
+
+def test_max_hours_stops_before_the_next_experiment(repo):
+    code, out, history = session(repo, ["SAME"] * 5, max_hours=1e-9)
+    assert code == 0 and "stopped: time limit of 1e-09 h reached" in out
+    assert history.experiments == []
