@@ -81,7 +81,7 @@ def run_session(options: Options, reporter, *, proposer=None, evaluator=None,
         history_path = results_dir(root, tag) / "history.jsonl"
         history, stored = None, {}
 
-    agent = options.agent or stored.get("agent")
+    agent = _absolute_spec(options.agent) if options.agent else stored.get("agent")
     if agent is None:
         if environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"):
             agent = "openai"
@@ -265,6 +265,14 @@ def _config(options: Options, stored: dict[str, Any]) -> dict[str, Any]:
     if config["holdout"] is not None:
         config["holdout"] = str(Path(config["holdout"]).resolve())
     return config
+
+
+def _absolute_spec(agent: str) -> str:
+    """`patches:DIR` with DIR made absolute, so a resume from another directory finds the queue."""
+    kind, sep, argument = agent.partition(":")
+    if kind == "patches" and sep and argument.strip():
+        return f"patches:{Path(argument.strip()).expanduser().resolve()}"
+    return agent
 
 
 def _best_commit(experiments: list[dict[str, Any]], base_commit: str) -> str:

@@ -102,3 +102,9 @@ def test_max_hours_stops_before_the_next_experiment(repo):
     code, out, history = session(repo, ["SAME"] * 5, max_hours=1e-9)
     assert code == 0 and "stopped: time limit of 1e-09 h reached" in out
     assert history.experiments == []
+
+
+def test_a_patch_queue_is_recorded_by_absolute_path(repo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, _, history = session(repo, [], agent="patches:queue")
+    assert history.session["agent"] == f"patches:{tmp_path / 'queue'}"
