@@ -175,7 +175,13 @@ class Workspace:
 
 def ensure_new(repo: git.Repo, tag: str) -> None:
     """`UserError` when session `tag` already exists (its branch or its history)."""
-    if branch_exists(repo, tag) or (results_dir(Path(repo.working_tree_dir), tag) / "history.jsonl").exists():
+    has_history = (results_dir(Path(repo.working_tree_dir), tag) / "history.jsonl").exists()
+    if branch_exists(repo, tag) and not has_history:
+        raise UserError(
+            f"branch {BRANCH_PREFIX}{tag} exists but session {tag!r} never recorded anything: choose another "
+            f"--tag, or delete it (git worktree remove --force {STATE_DIR}/worktrees/{tag}; git branch -D {BRANCH_PREFIX}{tag})"
+        )
+    if has_history:
         raise UserError(f"session {tag!r} already exists: pass --resume to continue it, or choose another --tag")
 
 

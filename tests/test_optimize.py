@@ -60,7 +60,7 @@ def test_clean_errors(tmp_path, tinyrepo):
 
     git(tinyrepo, "branch", "simopt/taken")
     code, _, err = cli("optimize", "--repo", str(tinyrepo), "--tag", "taken")
-    assert code == 2 and "session 'taken' already exists: pass --resume" in err
+    assert code == 2 and "branch simopt/taken exists but session 'taken' never recorded anything" in err
 
     code, _, err = cli("optimize", "--repo", str(tinyrepo), "--tag", "bad/tag")
     assert code == 2 and "tag(='bad/tag')" in err

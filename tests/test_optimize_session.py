@@ -108,3 +108,11 @@ def test_a_patch_queue_is_recorded_by_absolute_path(repo, tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     _, _, history = session(repo, [], agent="patches:queue")
     assert history.session["agent"] == f"patches:{tmp_path / 'queue'}"
+
+
+def test_an_existing_session_needs_resume(repo):
+    from simopt.errors import UserError
+
+    session(repo, [])
+    with pytest.raises(UserError, match="session 's' already exists: pass --resume"):
+        session(repo, [])

@@ -167,6 +167,10 @@ def test_errors(tmp_path, repo):
     (repo / "notes.txt").write_text("edited, but not a target file\n")
     ws = create_workspace(open_repo(repo), "t2", target)
     ws.close()
+    with pytest.raises(UserError, match="never recorded anything"):
+        create_workspace(open_repo(repo), "t2", target)
+    (ws.results / "history.jsonl").parent.mkdir(parents=True)
+    (ws.results / "history.jsonl").write_text('{"version": 1, "type": "session"}\n')
     with pytest.raises(UserError, match="already exists: pass --resume"):
         create_workspace(open_repo(repo), "t2", target)
     with pytest.raises(UserError, match="no longer exists"):
