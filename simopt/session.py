@@ -52,95 +52,30 @@ def run_session(options: Options, reporter, *, proposer=None, evaluator=None,
 
     `proposer` and `evaluator` replace the ones the options name (tests script them).
     """
-    from simopt.history import append_record, read_history
-    from simopt.workspace import (
-        check_tag, create_workspace, ensure_clean, ensure_new, open_repo, reopen_workspace, results_dir,
-    )
+    from simopt.evaluate import make_evaluator
+    from simopt.target import load_target
+    from simopt.workspace import open_repo
 
-    environ = os.environ if environ is None else environ
     repo = open_repo(options.repo)
     root = Path(repo.working_tree_dir)
-    from simopt.target import load_target
-
     target = load_target(root)
-    if options.resume:
-        if not options.tag:
-            raise UserError("--resume needs the --tag of the session to continue")
-        tag = check_tag(options.tag)
-        history_path = results_dir(root, tag) / "history.jsonl"
-        if not history_path.exists():
-            raise UserError(f"cannot resume {tag!r}: no session with that tag in {root / 'results'}")
-        history = read_history(history_path)
-        if history.session is None:
-            raise UserError(f"cannot resume {tag!r}: {history_path} has no session line")
-        stored = history.session
-    else:
-        tag = check_tag(options.tag) if options.tag else _fresh_tag(root)
-        ensure_new(repo, tag)
-        ensure_clean(repo, target)
-        history_path = results_dir(root, tag) / "history.jsonl"
-        history, stored = None, {}
-
-    agent = _absolute_spec(options.agent) if options.agent else stored.get("agent")
-    if agent is None:
-        if environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"):
-            agent = "openai"
-        else:
-            agent = "demo"
-            reporter.notice("no --agent and no OPENAI_API_KEY/OPENAI_BASE_URL set: using the offline demo proposer")
-    config = _config(options, stored.get("config", {}))
-    if config["min_effect"] is None:
-        config["min_effect"] = SCENARIO_MIN_EFFECT if target.kind == "scenario" else COMMAND_MIN_EFFECT
-    scenario = options.scenario or stored.get("scenario") or target.scenario
-    if stored and options.scenario and options.scenario != stored.get("scenario"):
-        raise UserError(f"session {tag!r} benchmarks {stored.get('scenario')!r}, not {options.scenario!r}")
-    if target.kind == "scenario" and not scenario:
-        raise UserError("no --scenario given and the target config names no default `scenario`")
-    if config["holdout"] and not Path(config["holdout"]).is_dir():
-        raise UserError(f"holdout folder {config['holdout']} does not exist")
-
-    from simopt.evaluate import CheckFailed, make_evaluator
-
-    if target.kind == "scenario":
-        from simopt.guard import PROFILES
-
-        if config["guard_profile"] not in PROFILES:
-            raise UserError(f"guard profile(={config['guard_profile']!r}) must be one of {', '.join(PROFILES)}")
+    tag, history = _identify(options, repo, target)
+    stored = history.session if history else {}
+    agent = _choose_agent(options, stored, os.environ if environ is None else environ, reporter)
+    config, scenario = _settings(options, stored, target, tag)
     evaluator = evaluator or make_evaluator(target, scenario)
     if proposer is None:
         from simopt.agents.registry import make_proposer
 
         proposer = make_proposer(agent, repo=root, model=options.model)
-
-    if history is None:
-        workspace = create_workspace(repo, tag, target)
-    else:
-        best = _best_commit(history.experiments, stored["base_commit"])
-        workspace = reopen_workspace(repo, tag, stored["base_commit"], best)
+    workspace, base_digest = _open_workspace(repo, tag, target, history, evaluator)
     try:
-        try:
-            base_digest = evaluator.calibrate(workspace.base_dir)
-        except CheckFailed as failure:
-            if history is None:
-                workspace.destroy()
-            raise UserError(f"the base version fails before any change: {failure.reason}") from None
-        if history is None:
-            append_record(history_path, {
-                "version": 1, "type": "session", "tag": tag, "target": str(root),
-                "scenario": evaluator.scenario_name, "base_commit": workspace.base_commit,
-                "branch": workspace.branch, "metric": "wall_s", "direction": "lower", "agent": agent,
-                "config": {"editable": list(target.editable), "protected": list(target.protected), **config},
-                "simopt_version": __version__, "started": _now(),
-            })
-            previous, checkpoints = [], []
-        else:
-            append_record(history_path, {"version": 1, "type": "resume", "timestamp": _now()})
-            previous, checkpoints = list(history.experiments), list(history.checkpoints)
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
-                         history_path, previous, checkpoints, evaluator.scenario_name)
+                         history.experiments if history else [], history.checkpoints if history else [])
+        _record_start(runner, history, agent, root)
         reporter.started({"tag": tag, "agent": agent, "scenario": evaluator.scenario_name,
                           "budget": config["budget"], "branch": workspace.branch,
-                          "results": str(workspace.results), "previous": previous,
+                          "results": str(workspace.results), "previous": list(runner.experiments),
                           "best_speedup": runner.best_speedup()})
         try:
             code, reason = runner.run()
@@ -152,11 +87,111 @@ def run_session(options: Options, reporter, *, proposer=None, evaluator=None,
         workspace.close()
 
 
+def _identify(options: Options, repo, target):
+    """The session's tag and, when resuming, its history; `UserError` when neither fits."""
+    from simopt.history import read_history
+    from simopt.workspace import check_tag, ensure_clean, ensure_new, results_dir
+
+    root = Path(repo.working_tree_dir)
+    if not options.resume:
+        tag = check_tag(options.tag) if options.tag else _fresh_tag(root)
+        ensure_new(repo, tag)
+        ensure_clean(repo, target)
+        return tag, None
+    if not options.tag:
+        raise UserError("--resume needs the --tag of the session to continue")
+    tag = check_tag(options.tag)
+    history_path = results_dir(root, tag) / "history.jsonl"
+    if not history_path.exists():
+        raise UserError(f"cannot resume {tag!r}: no session with that tag in {root / 'results'}")
+    history = read_history(history_path)
+    if history.session is None:
+        raise UserError(f"cannot resume {tag!r}: {history_path} has no session line")
+    return tag, history
+
+
+def _choose_agent(options: Options, stored: dict[str, Any], environ, reporter) -> str:
+    """--agent, else the resumed session's, else openai with an endpoint configured, else demo (said first)."""
+    if options.agent:
+        return _absolute_spec(options.agent)
+    if stored.get("agent"):
+        return stored["agent"]
+    if environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"):
+        return "openai"
+    reporter.notice("no --agent and no OPENAI_API_KEY/OPENAI_BASE_URL set: using the offline demo proposer")
+    return "demo"
+
+
+def _settings(options: Options, stored: dict[str, Any], target, tag: str) -> tuple[dict[str, Any], str | None]:
+    """The session's configuration and benchmark scenario, validated."""
+    config = {}
+    for key, default in DEFAULTS.items():
+        value = getattr(options, key)
+        config[key] = value if value is not None else stored.get("config", {}).get(key, default)
+    if config["min_effect"] is None:
+        config["min_effect"] = SCENARIO_MIN_EFFECT if target.kind == "scenario" else COMMAND_MIN_EFFECT
+    if config["holdout"] is not None:
+        config["holdout"] = str(Path(config["holdout"]).resolve())
+        if not Path(config["holdout"]).is_dir():
+            raise UserError(f"holdout folder {config['holdout']} does not exist")
+    if stored and options.scenario and options.scenario != stored.get("scenario"):
+        raise UserError(f"session {tag!r} benchmarks {stored.get('scenario')!r}, not {options.scenario!r}")
+    scenario = options.scenario or stored.get("scenario") or target.scenario
+    if target.kind == "scenario":
+        from simopt.guard import PROFILES
+
+        if not scenario:
+            raise UserError("no --scenario given and the target config names no default `scenario`")
+        if config["guard_profile"] not in PROFILES:
+            raise UserError(f"guard profile(={config['guard_profile']!r}) must be one of {', '.join(PROFILES)}")
+    return config, scenario
+
+
+def _open_workspace(repo, tag: str, target, history, evaluator):
+    """The session's workspace and the base's benchmark digest (the reference every candidate must match)."""
+    from simopt.evaluate import CheckFailed
+    from simopt.workspace import create_workspace, reopen_workspace
+
+    if history is None:
+        workspace = create_workspace(repo, tag, target)
+    else:
+        base = history.session["base_commit"]
+        workspace = reopen_workspace(repo, tag, base, _best_commit(history.experiments, base))
+    try:
+        return workspace, evaluator.calibrate(workspace.base_dir)
+    except CheckFailed as failure:
+        if history is None:
+            workspace.destroy()
+        else:
+            workspace.close()
+        raise UserError(f"the base version fails before any change: {failure.reason}") from None
+    except BaseException:
+        workspace.close()
+        raise
+
+
+def _record_start(runner: _Runner, history, agent: str, root: Path) -> None:
+    """The session line of a new session, or a resume line."""
+    from simopt.history import append_record
+
+    if history is not None:
+        append_record(runner.history_path, {"version": 1, "type": "resume", "timestamp": _now()})
+        return
+    workspace, target, config = runner.setup.workspace, runner.setup.target, runner.config
+    append_record(runner.history_path, {
+        "version": 1, "type": "session", "tag": workspace.tag, "target": str(root),
+        "scenario": runner.scenario, "base_commit": workspace.base_commit, "branch": workspace.branch,
+        "metric": "wall_s", "direction": "lower", "agent": agent,
+        "config": {"editable": list(target.editable), "protected": list(target.protected), **config},
+        "simopt_version": __version__, "started": _now(),
+    })
+
+
 class _Runner:
     """The experiment loop of one session invocation."""
 
     def __init__(self, target, workspace, evaluator, proposer, base_digest, config, reporter,
-                 history_path: Path, previous: list[dict], checkpoints: list[dict], scenario: str):
+                 previous: list[dict], checkpoints: list[dict]):
         from simopt.loop import Experiment
 
         self.setup = Experiment(
@@ -166,10 +201,10 @@ class _Runner:
         )
         self.config = config
         self.reporter = reporter
-        self.history_path = history_path
-        self.experiments = previous
-        self.checkpoints = checkpoints
-        self.scenario = scenario
+        self.history_path = workspace.results / "history.jsonl"
+        self.experiments = list(previous)
+        self.checkpoints = list(checkpoints)
+        self.scenario = evaluator.scenario_name
 
     def run(self) -> tuple[int, str]:
         """Run experiments until a stop condition; return (exit code, why it stopped)."""
@@ -255,16 +290,6 @@ class _Runner:
             best_commit=self.setup.workspace.best_commit, best_speedup=self.best_speedup(),
             recent=tuple(self.experiments[-RECENT_IN_BRIEF:]),
         )
-
-
-def _config(options: Options, stored: dict[str, Any]) -> dict[str, Any]:
-    config = {}
-    for key, default in DEFAULTS.items():
-        value = getattr(options, key)
-        config[key] = value if value is not None else stored.get(key, default)
-    if config["holdout"] is not None:
-        config["holdout"] = str(Path(config["holdout"]).resolve())
-    return config
 
 
 def _absolute_spec(agent: str) -> str:
