@@ -117,3 +117,21 @@ def test_instructions_without_valgrind_is_a_user_error(tmp_path, monkeypatch):
     root = version(tmp_path, "base")
     status, _, err = bench("--scenario", "tiny", "--baseline", str(root), "--candidate", str(root), "--metric", "instructions")
     assert status == 2 and "valgrind" in err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
+def test_instruction_counts_repeat_to_the_instruction_and_see_extra_work(tmp_path):
+    base = version(tmp_path, "base")
+    slow = version(tmp_path, "slow", append="\n_plain = Simulation.run\n"
+                   "Simulation.run = lambda self, until: (_plain(self, until), sum(range(200_000)))[0]\n")
+    status, out, _ = bench("--scenario", "tiny", "--baseline", str(base), "--candidate", str(base),
+                           "--metric", "instructions", "--json")
+    same = json.loads(out)
+    assert status == 0 and same["verdict"] == "same"
+    assert abs(same["ratio"] - 1) < 1e-4
+    status, out, _ = bench("--scenario", "tiny", "--baseline", str(base), "--candidate", str(slow),
+                           "--metric", "instructions", "--json")
+    slower = json.loads(out)
+    assert slower["verdict"] == "slower"
+    assert slower["candidate_instructions"] > slower["baseline_instructions"]

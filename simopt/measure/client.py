@@ -27,7 +27,14 @@ class Worker:
     """One persistent worker process running one version's engine."""
 
     def __init__(
-        self, root: Path, *, cpu: int | None, engine: str = DEFAULT_ENGINE, timeout_s: float = 60.0, role: str = "worker"
+        self,
+        root: Path,
+        *,
+        cpu: int | None,
+        hash_seed: int,
+        engine: str = DEFAULT_ENGINE,
+        timeout_s: float = 60.0,
+        role: str = "worker",
     ) -> None:
         self.root = Path(root)
         self.role = role
@@ -40,6 +47,7 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             cwd=self.root,
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
             text=True,
             encoding="utf-8",
         )

@@ -7,6 +7,7 @@ order; each step (build, a slice, the final result) is one pair of timings. Lane
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from simopt.measure.client import Worker, WorkerCrash
 from simopt.measure.sequential import Progress, run_sequential
 from simopt.measure.stats import ALPHA, LOOKS, look_alpha, median, median_interval
 
-WORKER_PAIRS = 2  # fresh lanes per decision: averages out per-process memory-layout luck
+WORKER_PAIRS = 3  # fresh lanes per decision: averages out per-process memory-layout luck
 WARMUP_RUNS = 1  # whole runs of each lane timed but not counted: a fresh process's first run is slow
 TARGET_STEP_S = 0.015  # slices sized for 10-20 ms of work
 MIN_UNIT_S = 0.001  # a step this short on both sides times the protocol, not the engine
@@ -99,14 +100,35 @@ def slice_boundaries(marks: list[list[float]], horizon_ns: int, target_s: float 
     return boundaries + [horizon_ns] if horizon_ns > 0 else []
 
 
+def quietest_cpu(cpus: list[int], *, sample_s: float = 0.25) -> int:
+    """The CPU with the most idle time over a short sample of /proc/stat (the last one if unreadable)."""
+
+    def idle_times() -> dict[int, int]:
+        times = {}
+        with open("/proc/stat", encoding="ascii") as stat:
+            for line in stat:
+                name, *fields = line.split()
+                if name.startswith("cpu") and name != "cpu":
+                    times[int(name[3:])] = int(fields[3]) + int(fields[4])  # idle + iowait
+        return times
+
+    try:
+        before = idle_times()
+        time.sleep(sample_s)
+        after = idle_times()
+    except (OSError, ValueError, IndexError):
+        return cpus[-1]
+    return max(reversed(cpus), key=lambda cpu: after.get(cpu, 0) - before.get(cpu, 0))
+
+
 @contextmanager
 def pinned_orchestrator() -> Iterator[int]:
-    """Move this thread off one CPU and yield that CPU for the workers; restore on exit."""
+    """Move this thread off the quietest CPU and yield that CPU for the workers; restore on exit."""
     original = os.sched_getaffinity(0)
     cpus = sorted(original)
-    worker_cpu = cpus[-1]
+    worker_cpu = quietest_cpu(cpus) if len(cpus) > 1 else cpus[0]
     if len(cpus) > 1:
-        os.sched_setaffinity(0, set(cpus[:-1]))
+        os.sched_setaffinity(0, original - {worker_cpu})
     try:
         yield worker_cpu
     finally:
@@ -144,13 +166,13 @@ def compare_versions(
         worker_cpu = stack.enter_context(pinned_orchestrator())
         timeout_s = max(60.0, float(max_seconds))
 
-        def start(root, role: str) -> Worker:
-            worker = Worker(Path(root), cpu=worker_cpu, engine=engine, timeout_s=timeout_s, role=role)
+        def start(root, role: str, hash_seed: int) -> Worker:
+            worker = Worker(Path(root), cpu=worker_cpu, hash_seed=hash_seed, engine=engine, timeout_s=timeout_s, role=role)
             stack.callback(worker.close)
             worker.request(op="load", path=str(instance_path))
             return worker
 
-        turn = iter(range(1 << 62))
+        turn = itertools.count()
 
         def next_pair() -> tuple[float, float] | None:
             lane = lanes[next(turn) % len(lanes)]
@@ -166,11 +188,14 @@ def compare_versions(
         try:
             boundaries: list[int] = []
             for _ in range(WORKER_PAIRS):
-                baseline = start(baseline_root, "baseline")
+                # One hash seed per lane, shared by its two workers: string hashing (dict layouts)
+                # is then paired away within a lane and still varies across lanes.
+                hash_seed = rng.randrange(2**32)
+                baseline = start(baseline_root, "baseline", hash_seed)
                 if not lanes:  # the probe also warms the first baseline worker
                     marks = baseline.request(op="profile", steps=PROFILE_STEPS)["marks"]
                     boundaries = slice_boundaries(marks, instance["horizon_ns"])
-                lanes.append(Lane(baseline, start(candidate_root, "candidate"), boundaries, rng))
+                lanes.append(Lane(baseline, start(candidate_root, "candidate", hash_seed), boundaries, rng))
             decision, _ = run_sequential(
                 next_pair, max_seconds=max_seconds, min_effect=min_effect, progress=progress, started=started
             )
