@@ -281,7 +281,7 @@ def _discard_hint(metric: dict[str, Any], min_effect: float) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+    return "n/a" if value is None else f"{value:#.4g}"
 
 
 def _fmt_ci(ci: Any) -> str:

@@ -25,14 +25,14 @@ def reason_of(record: dict[str, Any]) -> str:
     if record.get("status") == "keep":
         metric = record.get("metric") or {}
         ratio = metric.get("ratio")
-        return f"faster: ratio {ratio:.4g}" if ratio else "faster"
+        return f"faster: ratio {ratio:#.4g}" if ratio else "faster"
     return str((record.get("asi") or {}).get("rollback_reason") or "")
 
 
 def experiment_line(record: dict[str, Any]) -> str:
     """`#n status ratio description — reason` on one line."""
     ratio = (record.get("metric") or {}).get("ratio")
-    ratio_text = f"{ratio:.4g}" if ratio else "-"
+    ratio_text = f"{ratio:#.4g}" if ratio else "-"
     description = " ".join(str(record.get("description") or "").split())
     return f"#{record['n']} {record['status']} ratio={ratio_text} {description} — {_clip(reason_of(record))}"
 
@@ -140,7 +140,7 @@ def print_summary(console, experiments: list[dict[str, Any]], best_speedup: floa
         table.add_column(name, justify=justify, overflow="fold")
     for record in experiments:
         ratio = (record.get("metric") or {}).get("ratio")
-        table.add_row(str(record["n"]), record["status"], f"{ratio:.4g}" if ratio else "-",
+        table.add_row(str(record["n"]), record["status"], f"{ratio:#.4g}" if ratio else "-",
                       str(record.get("description") or "-"), _clip(reason_of(record)))
     console.print(table)
     counts = Counter(record["status"] for record in experiments)

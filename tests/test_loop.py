@@ -136,7 +136,7 @@ def test_keep_commits_and_records_the_measurement(session):
 @pytest.mark.parametrize(
     "code, status, reason, hint",
     [
-        ("SLOW", "discard", "verdict slower, ratio 1.1 (interval 1.08..1.12)", "10.0% slower"),
+        ("SLOW", "discard", "verdict slower, ratio 1.100 (interval 1.080..1.120)", "10.0% slower"),
         ("SAME", "discard", "verdict same", "no measurable effect"),
         ("CRASH", "crash", "ZeroDivisionError", "ZeroDivisionError: division by zero"),
         ("HANG", "timeout", "time limit", "never ends"),
