@@ -72,10 +72,32 @@ def fattree_topology(k: int) -> Topology:
     return _topology(f"fattree(k={k})", len(names), edges, hosts, names)
 
 
+def workload_fattree_topology(k: int) -> Topology:
+    """The harness's own FatTree (simopt.workload: its names and id layout), when it is importable."""
+    from simopt.workload.topology import fattree
+
+    built = fattree(k=k)
+    hosts = [i for i, (_, kind) in enumerate(built.nodes) if kind == "host"]
+    return _topology(f"workload fattree(k={k})", len(built.nodes), [(l.a, l.b) for l in built.links], hosts,
+                     [name for name, _ in built.nodes])
+
+
+def workload_available() -> bool:
+    try:
+        import simopt.workload.topology  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @st.composite
 def fattrees(draw, *, ks: tuple[int, ...] = (4, 6)) -> Topology:
-    """An intact FatTree with k drawn from `ks` (shrinks toward the first)."""
-    return fattree_topology(draw(st.sampled_from(ks)))
+    """An intact FatTree with k drawn from `ks` (shrinks toward the first), from either builder:
+    ours, or simopt.workload's (other names and id layout) when it is there."""
+    k = draw(st.sampled_from(ks))
+    if workload_available() and draw(st.booleans()):
+        return workload_fattree_topology(k)
+    return fattree_topology(k)
 
 
 @st.composite

@@ -81,6 +81,8 @@ def test_node_names_change_nothing(engine, case, style, seed):
         names = [str(x) for x in rng.sample(range(10**9), n)]
     else:
         pool = [name for name, _ in strategies.fattree_topology(8)["nodes"]]
+        if strategies.workload_available():
+            pool = [name for name, _ in strategies.workload_fattree_topology(8)["nodes"]] if seed % 2 else pool
         names = rng.sample(pool, n) if n <= len(pool) else [f"h{i}_0_0" for i in range(n)]
     renamed = {**case.instance, "nodes": [{**node, "name": name} for node, name in zip(case.instance["nodes"], names)]}
     assert engine.simulate(renamed)["digest"] == engine.simulate(case.instance)["digest"], (

@@ -42,7 +42,8 @@ def fresh_seed() -> int:
 
 
 def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "standard",
-               guards_dir: Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+               guards_dir: Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+               stop_at_first_failure: bool = False) -> dict[str, Any]:
     """Run the guards in `guards_dir` (default: this harness's guards/) against `target_root`.
 
     Returns {version, passed, failed, seed, profile, duration_s, failures: [{test, message, counterexample}]}.
@@ -66,7 +67,7 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         command = [sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider", "-p", "guards.plugin",
-                   f"--hypothesis-seed={seed}", "--rootdir", str(folder)]
+                   f"--hypothesis-seed={seed}", "--rootdir", str(folder)] + (["-x"] if stop_at_first_failure else [])
         returncode, output = _run(command, env, Path(scratch), timeout_s)
         tests = _read_results(results_path)
     duration = time.perf_counter() - started

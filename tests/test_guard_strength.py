@@ -1,0 +1,43 @@
+"""Guard the guards: every known cheat applied to a copy of netsim makes the standard suite fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guards.cheats import CHEATS, make_target
+from simopt.guard import fresh_seed, run_guards
+
+REPO = Path(__file__).resolve().parents[1]
+FIXED_SEED = 20261126
+
+
+@pytest.mark.slow
+def test_unchanged_copy_passes(tmp_path):
+    report = run_guards(make_target(REPO, tmp_path, None), seed=FIXED_SEED, profile="standard")
+    assert report["failed"] == 0, report["failures"]
+    assert report["passed"] > 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", sorted(CHEATS))
+def test_cheat_is_caught(tmp_path, cheat):
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True)
+    assert report["failed"] > 0, f"cheat {cheat} passed every guard (seed {FIXED_SEED})"
+    assert report["failures"][0]["test"] != "(suite)", report["failures"][0]["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", sorted(CHEATS))
+def test_cheat_is_caught_with_a_fresh_seed(tmp_path, cheat):
+    seed = fresh_seed()
+    print(f"hypothesis seed {seed}")
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=seed, profile="standard", stop_at_first_failure=True)
+    assert report["failed"] > 0, f"cheat {cheat} passed every guard with seed {seed}"
+
+
+def test_a_cheat_whose_text_is_gone_fails_loudly(tmp_path, monkeypatch):
+    monkeypatch.setitem(CHEATS, "stale", [("routing.py", "text that netsim never contained", "x")])
+    with pytest.raises(AssertionError, match="no longer contains"):
+        make_target(REPO, tmp_path, "stale")
