@@ -242,6 +242,8 @@ def test_validate_instance_accepts_the_minimum_values():
         (lambda i: i["flows"][0].update(dst=0), r"src\(=0\) must differ"),
         (lambda i: i["flows"].append(dict(i["flows"][0])), r"flows\[1\]\.id\(=3\) is not unique"),
         (lambda i: i["flows"][0].update(bytes=0), r"flows\[0\]\.bytes\(=0\)"),
+        (lambda i: i["flows"][0].update(id=2**32), r"flows\[0\]\.id\(=4294967296\) must be below 2\^32"),
+        (lambda i: i["flows"][0].update(bytes=2**32 * i["mtu_bytes"] + 1), r"more than 2\^32 packets"),
         (lambda i: i["flows"][0].update(start_ns=1.0), r"flows\[0\]\.start_ns\(=1\.0\)"),
         (lambda i: i["link_events"][0].update(a=2), r"no link between nodes 0 and 2"),
         (lambda i: i["link_events"][0].update(action="cut"), r"action\(='cut'\)"),

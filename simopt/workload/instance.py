@@ -11,6 +11,8 @@ NODE_KEYS = {"name", "kind"}
 LINK_KEYS = {"a", "b", "bandwidth_bps", "delay_ns", "buffer_bytes", "weight"}
 FLOW_KEYS = {"id", "src", "dst", "bytes", "start_ns", "rate_bps"}
 EVENT_KEYS = {"time_ns", "a", "b", "action"}
+KEY_LIMIT = 2**32
+"""Flow ids, node ids and packets per flow stay below this, so ordering keys fit (semantics §1)."""
 
 
 def validate_instance(instance: dict) -> None:
@@ -21,6 +23,8 @@ def validate_instance(instance: dict) -> None:
     for key, minimum in (("mtu_bytes", 1), ("reconvergence_ns", 0), ("horizon_ns", 0)):
         _int(instance[key], minimum, key)
     nodes = _list(instance, "nodes")
+    if len(nodes) >= KEY_LIMIT:
+        raise ValueError(f"instance has {len(nodes)} nodes; fewer than 2^32 are allowed")
     for i, node in enumerate(nodes):
         _keys(node, NODE_KEYS, f"nodes[{i}]")
         if not isinstance(node["name"], str):
@@ -42,6 +46,8 @@ def validate_instance(instance: dict) -> None:
         where = f"flows[{i}]"
         _keys(flow, FLOW_KEYS, where)
         _int(flow["id"], 0, f"{where}.id")
+        if flow["id"] >= KEY_LIMIT:
+            raise ValueError(f"{where}.id(={flow['id']}) must be below 2^32")
         if flow["id"] in flow_ids:
             raise ValueError(f"{where}.id(={flow['id']}) is not unique")
         flow_ids.add(flow["id"])
@@ -49,6 +55,8 @@ def validate_instance(instance: dict) -> None:
             raise ValueError(f"{where}: src(={flow['src']}) must differ from dst")
         for key, minimum in (("bytes", 1), ("start_ns", 0), ("rate_bps", 1)):
             _int(flow[key], minimum, f"{where}.{key}")
+        if -(-flow["bytes"] // instance["mtu_bytes"]) > KEY_LIMIT:
+            raise ValueError(f"{where}.bytes(={flow['bytes']}) makes more than 2^32 packets")
     seen_events = set()
     for i, event in enumerate(_list(instance, "link_events")):
         where = f"link_events[{i}]"
