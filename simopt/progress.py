@@ -42,11 +42,13 @@ class PlainReporter:
 
     def __init__(self, console):
         self.console = console
+        self.tag = ""
 
     def notice(self, text: str) -> None:
         self.console.print(text)
 
     def started(self, info: dict[str, Any]) -> None:
+        self.tag = info["tag"]
         self.console.print(
             f"session {info['tag']}: {info['agent']} on {info['scenario']}, budget {info['budget']}, "
             f"branch {info['branch']}, results in {info['results']}"
@@ -68,6 +70,8 @@ class PlainReporter:
 
     def summary(self, experiments: list[dict[str, Any]], best_speedup: float, stop_reason: str) -> None:
         print_summary(self.console, experiments, best_speedup, stop_reason)
+        self.console.print(f"next: simopt report {self.tag}   (kept changes: branch simopt/{self.tag}; "
+                           f"continue: simopt optimize --tag {self.tag} --resume)")
 
 
 class LiveReporter(PlainReporter):

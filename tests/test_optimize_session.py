@@ -54,6 +54,7 @@ def test_checkpoint_every_ten_experiments(repo):
     assert checkpoint["cumulative_speedup"] == pytest.approx(1.25)
     assert "checkpoint after 10: cumulative speedup 1.250x" in out
     assert "best speedup: 1.250x" in out
+    assert "next: simopt report s   (kept changes: branch simopt/s; continue: simopt optimize --tag s --resume)" in out
     lines = (repo / "results" / "s" / "history.jsonl").read_text().splitlines()
     assert json.loads(lines[11])["type"] == "checkpoint"  # right after experiment 10
 
