@@ -117,3 +117,27 @@ def test_an_existing_session_needs_resume(repo):
     session(repo, [])
     with pytest.raises(UserError, match="session 's' already exists: pass --resume"):
         session(repo, [])
+
+
+def test_live_panel_shows_progress_counts_and_the_last_verdict():
+    from simopt.progress import LiveReporter, make_reporter
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, markup=False, highlight=False)
+    reporter = make_reporter(console, quiet=False)
+    assert isinstance(reporter, LiveReporter)
+    reporter.started({"tag": "t", "agent": "demo", "scenario": "fattree", "budget": 5, "branch": "simopt/t",
+                      "results": "results/t", "previous": [{"n": 1, "status": "keep"}], "best_speedup": 1.25})
+    reporter.stage(2, "guards")
+    record = {"n": 2, "status": "guard_fail", "description": "[bold]not markup[/bold]", "metric": None,
+              "asi": {"rollback_reason": "1 guard(s) failed, first test_ring"}}
+    reporter.experiment(record, 1.25)
+    reporter.stage(3, "bench: 40 pairs")
+    reporter.live.refresh()
+    reporter.close()
+    text = out.getvalue()
+    assert "3 of 5   stage: bench: 40 pairs" in text
+    assert "1.250x" in text and "keep 1  guard_fail 1" in text
+    assert "#2 guard_fail: 1 guard(s) failed, first test_ring" in text
+    assert "[bold]not markup[/bold]" in text  # user text printed as is, never as rich markup
+    assert isinstance(make_reporter(console, quiet=True), PlainReporter)
