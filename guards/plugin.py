@@ -28,8 +28,18 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     settings.load_profile(config._guard_profile)
+    _limit_shrinking(profiles.SHRINK_SECONDS[config._guard_profile])
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config._guard_results = []
+
+
+def _limit_shrinking(seconds: int) -> None:
+    """Cap the time hypothesis spends shrinking one failure (default 300 s, no public setting):
+    a failing candidate must not cost the optimize loop minutes per guard."""
+    from hypothesis.internal.conjecture import engine as conjecture_engine
+
+    if hasattr(conjecture_engine, "MAX_SHRINKING_SECONDS"):
+        conjecture_engine.MAX_SHRINKING_SECONDS = seconds
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 SCALE = {"quick": 0.25, "standard": 1.0, "thorough": 5.0}  # of every guard's standard example budget
+SHRINK_SECONDS = {"quick": 5, "standard": 10, "thorough": 60}  # per failing guard
 
 for _name in SCALE:
     settings.register_profile(
@@ -23,9 +24,9 @@ def active() -> str:
     return name
 
 
-def examples(standard: int) -> settings:
+def examples(standard: int, **overrides) -> settings:
     """Settings for a guard that runs `standard` examples in the standard profile, scaled by profile."""
-    return settings(max_examples=max(1, round(standard * SCALE[active()])))
+    return settings(max_examples=max(1, round(standard * SCALE[active()])), **overrides)
 
 
 def thorough() -> bool:

@@ -320,6 +320,8 @@ def cases(draw, *, topology=None, failures: bool = True, max_flows: int = 8, wei
         reconvergence_ns=draw(st.one_of(st.sampled_from((0, 50_000)), st.integers(0, 100_000))),
         horizon_ns=draw(st.one_of(st.just(2_000_000), st.integers(0, 2_000_000))),
     )
+    if draw(st.booleans()):
+        instance = shuffled(instance, draw(st.integers(0, 2**32 - 1)))
     return Case(topo["kind"], instance)
 
 
@@ -350,13 +352,14 @@ def opaque_relabelling(draw, instance: dict[str, Any]) -> dict[str, Any]:
 
 
 def shuffled(instance: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The same instance with its links, flows and link events in another order."""
+    """The same instance with its links, flows and link events in another order, link ends swapped at random."""
     rng = random.Random(seed)
     moved = dict(instance)
     for key in ("links", "flows", "link_events"):
         items = list(instance[key])
         rng.shuffle(items)
         moved[key] = items
+    moved["links"] = [{**link, "a": link["b"], "b": link["a"]} if rng.random() < 0.5 else link for link in moved["links"]]
     return moved
 
 
