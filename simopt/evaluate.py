@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from simopt.target import Target
 
@@ -41,7 +41,9 @@ def tail(text: str, lines: int = TAIL_LINES) -> list[str]:
     return [line for line in text.splitlines() if line.strip()][-lines:]
 
 
-def run_command(command: list[str] | str, *, cwd: Path, timeout_s: float, env: dict[str, str] | None = None):
+def run_command(
+    command: list[str] | str, *, cwd: Path, timeout_s: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run a command in its own process group; kill the whole group on timeout or Ctrl-C."""
     process = subprocess.Popen(
         command,
@@ -73,6 +75,28 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.communicate()
 
 
+class Evaluator(Protocol):
+    """What the loop asks of a target kind; each check raises `CheckFailed` when the version fails it."""
+
+    scenario_name: str
+
+    def calibrate(self, root: Path) -> str | None:
+        """Check the base version and return its benchmark digest (None: the target has no digest)."""
+
+    def smoke(self, root: Path) -> str | None:
+        """Run the smoke check; return the benchmark digest if that run produced it."""
+
+    def digest(self, root: Path) -> str | None:
+        """The benchmark digest of `root` (None: the target has no digest)."""
+
+    def guards(self, root: Path, *, guards_dir: Path | None, profile: str) -> dict[str, Any]:
+        """Run a guard suite against `root`: {passed, failed, seed, failures}."""
+
+    def bench(self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float,
+              progress: Callable | None) -> dict[str, Any]:
+        """Time `candidate` against `baseline`: {verdict, ratio, ci, pairs, confidence, ...}."""
+
+
 class ScenarioEvaluator:
     """Checks and times versions of an engine package on the target's scenario files."""
 
@@ -92,6 +116,7 @@ class ScenarioEvaluator:
 
     @property
     def scenario_name(self) -> str:
+        """The benchmark scenario's name."""
         return self.benchmark.name
 
     def _scenario_ref(self, name: str) -> str:
@@ -240,7 +265,7 @@ def _pytest_failures(output: str) -> list[dict[str, Any]]:
     return failures
 
 
-def make_evaluator(target: Target, scenario: str | None):
+def make_evaluator(target: Target, scenario: str | None) -> Evaluator:
     """The evaluator for `target`: scenario targets need a scenario name."""
     if target.kind == "command":
         return CommandEvaluator(target)

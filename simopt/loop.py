@@ -18,7 +18,7 @@ from typing import Any, Callable
 from simopt.agents.base import (
     Brief, NoProposal, Proposal, Proposer, ProposerExhausted, ProposerUnavailable, Usage,
 )
-from simopt.evaluate import CheckFailed, tail
+from simopt.evaluate import CheckFailed, Evaluator, tail
 from simopt.target import Target
 from simopt.workspace import Workspace
 
@@ -31,7 +31,7 @@ class Experiment:
 
     target: Target
     workspace: Workspace
-    evaluator: Any
+    evaluator: Evaluator
     proposer: Proposer
     base_digest: str | None
     min_effect: float

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 STATUSES = ("keep", "discard", "scope_violation", "crash", "timeout", "different_output",
             "guard_fail", "holdout_fail", "no_proposal", "interrupted")
 _REASON_WIDTH = 90
-
-
-def speedup(ratio: float | None) -> float | None:
-    """1 / ratio, or None."""
-    return None if not ratio else 1.0 / ratio
 
 
 def reason_of(record: dict[str, Any]) -> str:
@@ -37,17 +35,44 @@ def experiment_line(record: dict[str, Any]) -> str:
     return f"#{record['n']} {record['status']} ratio={ratio_text} {description} — {_clip(reason_of(record))}"
 
 
+class Reporter(Protocol):
+    """What a session tells its user; printing happens only here."""
+
+    def notice(self, text: str) -> None:
+        """A line worth reading before anything else (the demo default, an unavailable proposer)."""
+
+    def started(self, info: dict[str, Any]) -> None:
+        """The session is open: tag, agent, scenario, budget, branch, results, previous experiments."""
+
+    def stage(self, n: int, name: str) -> None:
+        """Experiment `n` entered stage `name` (`bench: 40 pairs` carries detail after a colon)."""
+
+    def experiment(self, record: dict[str, Any], best_speedup: float) -> None:
+        """Experiment `record` was written to the history."""
+
+    def checkpoint(self, record: dict[str, Any]) -> None:
+        """A checkpoint was written to the history."""
+
+    def close(self) -> None:
+        """No more progress: stop any live display."""
+
+    def summary(self, experiments: list[dict[str, Any]], best_speedup: float, stop_reason: str) -> None:
+        """The final table of every experiment of the session, and the totals."""
+
+
 class PlainReporter:
     """One line per experiment, for CI logs and --quiet."""
 
-    def __init__(self, console):
+    def __init__(self, console: Console):
         self.console = console
         self.tag = ""
 
     def notice(self, text: str) -> None:
+        """Print `text` on its own line."""
         self.console.print(text)
 
     def started(self, info: dict[str, Any]) -> None:
+        """Print the session's header line."""
         self.tag = info["tag"]
         self.console.print(
             f"session {info['tag']}: {info['agent']} on {info['scenario']}, budget {info['budget']}, "
@@ -55,20 +80,23 @@ class PlainReporter:
         )
 
     def stage(self, n: int, name: str) -> None:
-        pass
+        """Stages are not shown in plain mode."""
 
     def experiment(self, record: dict[str, Any], best_speedup: float) -> None:
+        """Print the experiment's line."""
         self.console.print(experiment_line(record))
 
     def checkpoint(self, record: dict[str, Any]) -> None:
+        """Print the checkpoint's cumulative speedup."""
         speedup = record["cumulative_speedup"]
         measured = f"cumulative speedup {speedup:.3f}x" if speedup else f"not measured ({record.get('error')})"
         self.console.print(f"checkpoint after {record['after']}: {measured}")
 
     def close(self) -> None:
-        pass
+        """Nothing to stop in plain mode."""
 
     def summary(self, experiments: list[dict[str, Any]], best_speedup: float, stop_reason: str) -> None:
+        """Print the summary table, the totals and what to run next."""
         print_summary(self.console, experiments, best_speedup, stop_reason)
         self.console.print(f"next: simopt report {self.tag}   (kept changes: branch simopt/{self.tag}; "
                            f"continue: simopt optimize --tag {self.tag} --resume)")
@@ -77,7 +105,7 @@ class PlainReporter:
 class LiveReporter(PlainReporter):
     """A live panel: experiment n of budget, stage, best speedup, counts by verdict, last verdict."""
 
-    def __init__(self, console):
+    def __init__(self, console: Console):
         from rich.live import Live
 
         super().__init__(console)
@@ -91,6 +119,7 @@ class LiveReporter(PlainReporter):
         self.live = Live(console=console, refresh_per_second=4, get_renderable=self._render)
 
     def started(self, info: dict[str, Any]) -> None:
+        """Print the header line and start the live panel."""
         super().started(info)
         self.budget = info["budget"]
         self.best = info.get("best_speedup", 1.0)
@@ -98,17 +127,20 @@ class LiveReporter(PlainReporter):
         self.live.start()
 
     def stage(self, n: int, name: str) -> None:
+        """Show the stage; its clock restarts when the stage (not its detail) changes."""
         if (n, name.partition(":")[0]) != (self.n, self.stage_name.partition(":")[0]):
             self.stage_started = time.monotonic()
         self.n, self.stage_name = n, name
 
     def experiment(self, record: dict[str, Any], best_speedup: float) -> None:
+        """Print the experiment's line above the panel and update the counts."""
         self.live.console.print(experiment_line(record))
         self.counts[record["status"]] += 1
         self.best = best_speedup
         self.last = f"#{record['n']} {record['status']}: {_clip(reason_of(record))}"
 
     def close(self) -> None:
+        """Stop the live panel, leaving its last state on screen."""
         self.live.stop()
 
     def _render(self):
@@ -127,14 +159,14 @@ class LiveReporter(PlainReporter):
         return grid
 
 
-def make_reporter(console, *, quiet: bool):
+def make_reporter(console: Console, *, quiet: bool) -> Reporter:
     """A live reporter on a terminal, plain lines otherwise or with `quiet`."""
     if quiet or not console.is_terminal:
         return PlainReporter(console)
     return LiveReporter(console)
 
 
-def print_summary(console, experiments: list[dict[str, Any]], best_speedup: float, stop_reason: str) -> None:
+def print_summary(console: Console, experiments: list[dict[str, Any]], best_speedup: float, stop_reason: str) -> None:
     """The table of every experiment of the session, then the totals."""
     from rich.table import Table
 

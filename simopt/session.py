@@ -13,10 +13,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from simopt import __version__
 from simopt.errors import UserError
+
+if TYPE_CHECKING:
+    from simopt.agents.base import Proposer
+    from simopt.evaluate import Evaluator
+    from simopt.progress import Reporter
 
 SCENARIO_MIN_EFFECT = 0.01
 COMMAND_MIN_EFFECT = 0.03  # whole-process runs are noisier than paired slices (docs/optimize.md)
@@ -46,8 +51,8 @@ class Options:
     guard_profile: str | None = None
 
 
-def run_session(options: Options, reporter, *, proposer=None, evaluator=None,
-                environ: dict[str, str] | None = None) -> int:
+def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | None = None,
+                evaluator: Evaluator | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run (or resume) a session and return its exit code.
 
     `proposer` and `evaluator` replace the ones the options name (tests script them).

@@ -83,10 +83,12 @@ class Workspace:
 
     @property
     def branch(self) -> str:
+        """The session branch, `simopt/<tag>`."""
         return f"{BRANCH_PREFIX}{self.tag}"
 
     @property
     def results(self) -> Path:
+        """The session's results folder."""
         return results_dir(self.repo_root, self.tag)
 
     def changed_paths(self) -> list[str]:

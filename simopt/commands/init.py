@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simopt.errors import UserError
+
+if TYPE_CHECKING:
+    from simopt.cli import Env
 
 TEMPLATE = '''\
 # simopt target config: what an agent may change, and how simopt checks and times it.
@@ -44,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: .)")
 
 
-def main(args: argparse.Namespace, env) -> int:
+def main(args: argparse.Namespace, env: Env) -> int:
     """Write simopt.toml at the repository root, never over an existing one."""
     from simopt.target import CONFIG_FILE
 

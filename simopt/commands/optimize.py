@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simopt.cli import Env
 
 
 def _positive(kind):
@@ -47,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="one plain line per experiment, no live display")
 
 
-def main(args: argparse.Namespace, env) -> int:
+def main(args: argparse.Namespace, env: Env) -> int:
     """Run or resume an optimization session."""
     from simopt.progress import make_reporter
     from simopt.session import Options, run_session
