@@ -72,7 +72,9 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
     if proposer is None:
         from simopt.agents.registry import make_proposer
 
-        proposer = make_proposer(agent, repo=root, model=options.model)
+        # the agent's own limit falls a little before the loop's, so its process group dies first
+        limit = target.propose_timeout
+        proposer = make_proposer(agent, repo=root, model=options.model, timeout_s=max(limit - 60, limit * 0.9))
     workspace, base_digest = _open_workspace(repo, tag, target, history, evaluator)
     try:
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
