@@ -72,9 +72,17 @@ def _remember(config: pytest.Config, report: pytest.TestReport) -> None:
     entry = {"test": report.nodeid, "outcome": report.outcome, "when": report.when}
     if report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
-        entry["message"] = crash.message if crash is not None else str(report.longrepr).splitlines()[-1]
+        text = crash.message if crash is not None else str(report.longrepr).splitlines()[-1]
+        entry["message"] = _first_line(text)
         entry["counterexample"] = record.last(report.nodeid)
     config._guard_results.append(entry)
+
+
+def _first_line(message: str, limit: int = 600) -> str:
+    """The exception's own line: pytest's assertion detail and hypothesis's example printout cut off
+    (the counterexample travels separately, summarized)."""
+    line = message.strip().splitlines()[0] if message.strip() else "failed"
+    return line if len(line) <= limit else line[:limit] + " ..."
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

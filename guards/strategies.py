@@ -310,19 +310,67 @@ def cases(draw, *, topology=None, failures: bool = True, max_flows: int = 8, wei
           uniform_links: bool | None = None) -> Case:
     """A full instance over `topology` (default: every family), with traffic and optional failures."""
     topo = draw(topology if topology is not None else topologies())
-    params = draw(link_params(count=len(topo["edges"]), weighted=weighted, uniform=uniform_links))
+    lockstep = draw(st.booleans())
+    params = draw(link_params(count=len(topo["edges"]), weighted=weighted, uniform=True if lockstep else uniform_links))
     endpoints = topo["hosts"] if len(topo["hosts"]) >= 2 else list(range(len(topo["nodes"])))
     flows = draw(flows_for(endpoints=endpoints, max_flows=max_flows))
+    mtu = draw(st.one_of(st.just(1500), st.integers(64, 9000)))
+    if lockstep:
+        params = [{**params[0], "buffer_bytes": max(params[0]["buffer_bytes"], 4 * mtu)}] * len(params)
+        flows = _in_lockstep(draw, flows, params[0], mtu) + draw(convoy(topo, link=params[0], mtu=mtu))
     events = draw(link_events_for(links=topo["edges"])) if failures else []
+    moments = sorted({f["start_ns"] for f in flows} | {e["time_ns"] for e in events})
     instance = assemble(
         topo, params, flows, events,
-        mtu=draw(st.one_of(st.just(1500), st.integers(64, 9000))),
+        mtu=mtu,
         reconvergence_ns=draw(st.one_of(st.sampled_from((0, 50_000)), st.integers(0, 100_000))),
-        horizon_ns=draw(st.one_of(st.just(2_000_000), st.integers(0, 2_000_000))),
+        horizon_ns=draw(st.one_of(st.just(2_000_000), st.integers(0, 2_000_000), st.sampled_from(moments))),
     )
     if draw(st.booleans()):
         instance = shuffled(instance, draw(st.integers(0, 2**32 - 1)))
     return Case(topo["kind"], instance)
+
+
+def _in_lockstep(draw, flows: list[dict[str, int]], link: dict[str, int], mtu: int) -> list[dict[str, int]]:
+    """Flows at line rate starting on multiples of one hop's time, so arrivals, injections and
+    transmission starts fall on the same nanoseconds and the canonical order of §6 decides."""
+    hop_ns = (mtu * 8 * 1_000_000_000 + link["bandwidth_bps"] - 1) // link["bandwidth_bps"] + link["delay_ns"]
+    return [{**f, "rate_bps": link["bandwidth_bps"], "start_ns": hop_ns * draw(st.integers(0, 4))} for f in flows]
+
+
+@st.composite
+def convoy(draw, topology: Topology, *, link: dict[str, int], mtu: int) -> list[dict[str, int]]:
+    """Flows from successive nodes of the first flow's route toward its end, each starting when the
+    first flow's packets reach its source: injections meet arrivals at one port at the same time.
+    Links must be uniform (so the route follows hop counts)."""
+    import networkx as nx
+
+    graph = nx.Graph(topology["edges"])
+    graph.add_nodes_from(range(len(topology["nodes"])))
+    src = draw(st.integers(0, len(topology["nodes"]) - 1))
+    reachable = sorted(nx.node_connected_component(graph, src) - {src})
+    if not reachable:
+        return []
+    dst = draw(st.sampled_from(reachable))
+    first_id = draw(st.integers(10_001, 20_000))
+    dist = nx.single_source_shortest_path_length(graph, dst)
+    route = [src]
+    while route[-1] != dst:
+        here = route[-1]
+        hops = sorted(v for v in graph[here] if dist[v] + 1 == dist[here])
+        route.append(hops[_ecmp(first_id, here, len(hops))])
+    hop_ns = (mtu * 8 * 1_000_000_000 + link["bandwidth_bps"] - 1) // link["bandwidth_bps"] + link["delay_ns"]
+    return [{"id": first_id + i, "src": node, "dst": dst, "bytes": draw(st.integers(mtu, 4 * mtu)),
+             "start_ns": i * hop_ns, "rate_bps": link["bandwidth_bps"]} for i, node in enumerate(route[:-1])]
+
+
+def _ecmp(flow: int, node: int, k: int) -> int:
+    """The spec's ECMP index (docs/semantics.md §4), to lay a convoy along a flow's actual route."""
+    mask = (1 << 64) - 1
+    x = ((flow * 0x100000001B3 + node) + 0x9E3779B97F4A7C15) & mask
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return (x ^ (x >> 31)) % k
 
 
 # --- perturbations ------------------------------------------------------------------------------
