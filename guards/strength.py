@@ -1,9 +1,9 @@
 """The kill matrix: which guards catch which cheat, and how long each standard run takes.
 
-    python3 -m guards.strength [--seed N] [--profile standard] [--cheat NAME ...]
+    python3 -m guards.strength [--seed N] [--profile standard] [--cheat NAME ...] [--stop-early]
 
-Runs the whole suite (no early stop) on the unchanged netsim and on each cheat of
-guards/cheats.py, one after the other, and prints one line per run.
+Runs the suite on the unchanged netsim and on each cheat of guards/cheats.py, one after the
+other, and prints one line per run (with --stop-early, only the first guard that failed).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--profile", default="standard")
     parser.add_argument("--cheat", action="append", choices=sorted(CHEATS))
+    parser.add_argument("--stop-early", action="store_true", help="stop each run at its first failing guard")
     args = parser.parse_args(argv)
     seed = fresh_seed() if args.seed is None else args.seed
     print(f"seed: {seed}  profile: {args.profile}", flush=True)
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.cheat or sorted(CHEATS)
     for name in [None, *names]:
         with tempfile.TemporaryDirectory() as scratch:
-            report = run_guards(make_target(REPO, Path(scratch), name), seed=seed, profile=args.profile)
+            report = run_guards(make_target(REPO, Path(scratch), name), seed=seed, profile=args.profile,
+                                stop_at_first_failure=args.stop_early)
         failing = sorted({f["test"].split("::")[-1] for f in report["failures"]})
         if name is not None:
             caught += bool(failing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,16 @@ def test_cheat_is_caught(tmp_path, cheat):
     assert report["failures"][0]["test"] != "(suite)", report["failures"][0]["message"]
 
 
+FRESH_SEED = fresh_seed()
+FRESH_SAMPLE = sorted(random.Random(FRESH_SEED).sample(sorted(CHEATS), 5))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("cheat", sorted(CHEATS))
+@pytest.mark.parametrize("cheat", FRESH_SAMPLE)
 def test_cheat_is_caught_with_a_fresh_seed(tmp_path, cheat):
-    seed = fresh_seed()
-    print(f"hypothesis seed {seed}")
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=seed, profile="standard", stop_at_first_failure=True)
-    assert report["failed"] > 0, f"cheat {cheat} passed every guard with seed {seed}"
+    """Five cheats a run, drawn with the seed: no fixed seed can be tuned to catch them by luck."""
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True)
+    assert report["failed"] > 0, f"cheat {cheat} passed every guard with seed {FRESH_SEED}"
 
 
 def test_a_cheat_whose_text_is_gone_fails_loudly(tmp_path, monkeypatch):
