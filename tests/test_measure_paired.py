@@ -136,3 +136,20 @@ def test_sequential_ends_inconclusive_at_the_budget():
     )
     assert decision.verdict == "inconclusive"
     assert 400 <= len(ratios) <= 502
+
+
+def test_a_verdict_needs_every_lane_to_agree():
+    from simopt.measure.paired import lanes_agree
+
+    assert lanes_agree("faster", [[-0.02, -0.01], [-0.03]], 2)
+    assert not lanes_agree("faster", [[-0.02, -0.01], [0.01]], 2)  # one lane says slower
+    assert not lanes_agree("faster", [[-0.02]], 2)  # a lane has not measured yet
+    assert lanes_agree("slower", [[0.02], [0.01, 0.03]], 2)
+
+
+def test_sequential_holds_a_verdict_the_confirmation_rejects():
+    clock = itertools.count(0.0, 0.01).__next__
+    pairs = itertools.cycle([(1.0, 0.80), (1.0, 0.82), (1.0, 0.78)])
+    decision, _ = run_sequential(lambda: next(pairs), max_seconds=5, min_effect=0.01, clock=clock,
+                                 confirm=lambda verdict: False)
+    assert decision.verdict == "inconclusive"

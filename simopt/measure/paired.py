@@ -150,6 +150,7 @@ def compare_versions(
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     wall_ratios: list[float] = []
+    lane_ratios: dict[int, list[float]] = {}
     lanes: list[Lane] = []
     report = {
         "version": 1,
@@ -175,7 +176,8 @@ def compare_versions(
         turn = itertools.count()
 
         def next_pair() -> tuple[float, float] | None:
-            lane = lanes[next(turn) % len(lanes)]
+            index = next(turn) % len(lanes)
+            lane = lanes[index]
             warming_up = lane.completed < WARMUP_RUNS
             base, cand = lane.step()
             if warming_up or max(base["seconds"], cand["seconds"]) < MIN_UNIT_S:
@@ -183,21 +185,29 @@ def compare_versions(
             if min(base["seconds"], cand["seconds"]) <= 0:
                 return None
             wall_ratios.append(math.log(cand["wall"] / base["wall"]))
+            lane_ratios.setdefault(index, []).append(math.log(cand["seconds"] / base["seconds"]))
             return base["seconds"], cand["seconds"]
 
+        def confirm(verdict: str) -> bool:
+            return lanes_agree(verdict, list(lane_ratios.values()), len(lanes)) and (
+                verdict != "faster" or not wall_clock_disagrees(wall_ratios)
+            )
+
         try:
-            boundaries: list[int] = []
+            # The probe runs in a worker of its own: an extra run in one lane worker would make
+            # that side's process history differ from its partner's.
+            probe = start(baseline_root, "baseline", rng.randrange(2**32))
+            boundaries = slice_boundaries(probe.request(op="profile", steps=PROFILE_STEPS)["marks"], instance["horizon_ns"])
+            probe.close()
             for _ in range(WORKER_PAIRS):
                 # One hash seed per lane, shared by its two workers: string hashing (dict layouts)
                 # is then paired away within a lane and still varies across lanes.
                 hash_seed = rng.randrange(2**32)
                 baseline = start(baseline_root, "baseline", hash_seed)
-                if not lanes:  # the probe also warms the first baseline worker
-                    marks = baseline.request(op="profile", steps=PROFILE_STEPS)["marks"]
-                    boundaries = slice_boundaries(marks, instance["horizon_ns"])
                 lanes.append(Lane(baseline, start(candidate_root, "candidate", hash_seed), boundaries, rng))
             decision, _ = run_sequential(
-                next_pair, max_seconds=max_seconds, min_effect=min_effect, progress=progress, started=started
+                next_pair, max_seconds=max_seconds, min_effect=min_effect, progress=progress, confirm=confirm,
+                started=started,
             )
         except WorkerCrash as crash:
             if crash.role == "baseline":
@@ -208,23 +218,35 @@ def compare_versions(
             return {**report, **_empty(lanes), "verdict": "different-output",
                     "digest_baseline": different.baseline, "digest_candidate": different.candidate,
                     "seconds": time.monotonic() - started}
-    verdict = decision.verdict
-    wall_ratio = math.exp(median(wall_ratios)) if wall_ratios else None
-    wall_ci = median_interval(wall_ratios, look_alpha()) if wall_ratios else None
-    if verdict == "faster" and wall_ci is not None and wall_ci[0] >= 0:
-        # CPU time says faster but the clock surely does not: work moved out of the process.
-        verdict = "inconclusive"
     return {
         **report,
         **_costs(lanes),
-        "verdict": verdict,
+        "verdict": decision.verdict,
         "ratio": math.exp(decision.median) if decision.median is not None else None,
         "ci": [math.exp(bound) for bound in decision.ci] if decision.ci else None,
         "pairs": decision.pairs,
         "confidence": decision.confidence,
-        "wall_ratio": wall_ratio,
+        "wall_ratio": math.exp(median(wall_ratios)) if wall_ratios else None,
+        "lane_ratios": [math.exp(median(ratios)) for ratios in lane_ratios.values()],
         "seconds": time.monotonic() - started,
     }
+
+
+def lanes_agree(verdict: str, lane_ratios: list[list[float]], lane_count: int) -> bool:
+    """Every lane measured, and every lane's median log ratio on the verdict's side of zero.
+
+    Per-process luck (memory layout) shifts a whole lane; pooled pairs hide it, lanes show it.
+    """
+    if len(lane_ratios) < lane_count or not all(lane_ratios):
+        return False
+    sign = -1 if verdict == "faster" else 1
+    return all(sign * median(ratios) > 0 for ratios in lane_ratios)
+
+
+def wall_clock_disagrees(wall_ratios: list[float]) -> bool:
+    """The wall-clock interval lies wholly at or above zero: work moved out of the process."""
+    interval = median_interval(wall_ratios, look_alpha()) if wall_ratios else None
+    return interval is not None and interval[0] >= 0
 
 
 def _costs(lanes: list[Lane]) -> dict:

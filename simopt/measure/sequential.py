@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import Callable
 
 from simopt.measure.stats import Decision, decide, look_alpha, look_fractions
@@ -22,13 +23,16 @@ def run_sequential(
     max_seconds: float,
     min_effect: float,
     progress: Progress | None = None,
+    confirm: Callable[[str], bool] | None = None,
     started: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Decision, list[float]]:
     """Measure pairs until a look gives a verdict or the budget is spent; return it and the log ratios.
 
     Looks happen at fixed fractions of the budget, counted from `started` (default: now); when
-    several are due at once they count as one, which only lowers the error rate spent.
+    several are due at once they count as one, which only lowers the error rate spent. A
+    `faster` or `slower` verdict stands only if `confirm(verdict)` agrees; otherwise measuring
+    goes on, and at the budget the verdict is `inconclusive`.
     """
     if max_seconds <= 0 or min_effect <= 0:
         raise ValueError(f"max_seconds(={max_seconds}) and min_effect(={min_effect}) must be > 0")
@@ -47,7 +51,10 @@ def run_sequential(
             continue
         while len(looks_at) > 1 and elapsed >= looks_at[1]:
             looks_at.pop(0)
-        decision = decide(ratios, min_effect=min_effect, alpha=look_alpha(), final=len(looks_at) == 1)
+        final = len(looks_at) == 1
+        decision = decide(ratios, min_effect=min_effect, alpha=look_alpha(), final=final)
+        if decision.verdict in ("faster", "slower") and confirm is not None and not confirm(decision.verdict):
+            decision = replace(decision, verdict="inconclusive" if final else None)
         if decision.verdict is not None:
             return decision, ratios
         looks_at.pop(0)
