@@ -50,7 +50,9 @@ class Env:
         from rich.console import Console
 
         stream = self.stderr if stderr else self.stdout
-        return Console(file=stream, markup=False, highlight=False, soft_wrap=True)
+        # logs and pipes get wide tables instead of rich's 80-column default
+        width = None if stream.isatty() else 120
+        return Console(file=stream, markup=False, highlight=False, soft_wrap=True, width=width)
 
 
 class _Parser(argparse.ArgumentParser):

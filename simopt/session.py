@@ -29,7 +29,8 @@ MAX_CONSECUTIVE_CRASHES = 10
 CHECKPOINT_EVERY = 10
 RECENT_IN_BRIEF = 5
 DEFAULTS = {"budget": 20, "max_hours": None, "max_seconds": 60.0, "min_effect": None,
-            "guard_profile": "standard", "holdout": None}
+            "guard_profile": "standard", "holdout": None, "model": None, "program": None,
+            "max_cost_usd": None}
 EXIT_OK, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
@@ -49,6 +50,8 @@ class Options:
     max_seconds: float | None = None
     min_effect: float | None = None
     guard_profile: str | None = None
+    program: Path | None = None
+    max_cost_usd: float | None = None
 
 
 def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | None = None,
@@ -74,7 +77,11 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
 
         # the agent's own limit falls a little before the loop's, so its process group dies first
         limit = target.propose_timeout
-        proposer = make_proposer(agent, repo=root, model=options.model, timeout_s=max(limit - 60, limit * 0.9))
+        # a resumed session's cost limit counts what it already spent
+        spent = sum(((e.get("usage") or {}).get("cost_usd") or 0.0) for e in (history.experiments if history else []))
+        proposer = make_proposer(agent, repo=root, model=config["model"], program=config["program"],
+                                 max_cost_usd=config["max_cost_usd"], spent_usd=spent,
+                                 timeout_s=max(limit - 60, limit * 0.9))
     workspace, base_digest = _open_workspace(repo, tag, target, history, evaluator)
     try:
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
@@ -137,6 +144,8 @@ def _settings(options: Options, stored: dict[str, Any], target, tag: str) -> tup
         config[key] = value if value is not None else stored.get("config", {}).get(key, default)
     if config["min_effect"] is None:
         config["min_effect"] = SCENARIO_MIN_EFFECT if target.kind == "scenario" else COMMAND_MIN_EFFECT
+    if config["program"] is not None:
+        config["program"] = str(Path(config["program"]).resolve())
     if config["holdout"] is not None:
         config["holdout"] = str(Path(config["holdout"]).resolve())
         if not Path(config["holdout"]).is_dir():

@@ -311,6 +311,16 @@ def test_the_session_cost_limit_stops_the_session(tmp_path, worktree, endpoint):
     assert len(server.requests) == 2
 
 
+def test_a_resumed_session_counts_what_it_already_spent(tmp_path, worktree, endpoint):
+    from simopt.agents.registry import make_proposer
+
+    server = endpoint([tool_calls(("list_files", {}))])
+    agent = make_proposer("openai", repo=tmp_path, model="gpt-4.1", max_cost_usd=1.0, spent_usd=1.25)
+    with pytest.raises(ProposerExhausted, match=r"\$1\.2500 of \$1\.00"):
+        agent.propose(make_brief(), worktree)
+    assert server.requests == []
+
+
 def test_the_brief_carries_recent_experiments_and_their_evidence(tmp_path, worktree, endpoint):
     recent = (
         {"n": 2, "status": "keep", "description": "cache routes", "metric": {"ratio": 0.91, "ci": [0.9, 0.92]}},

@@ -42,7 +42,7 @@ class OpenAIProposer:
                  max_cost_usd: float | None = None, max_tool_calls: int = 40,
                  max_tokens: int = 500_000, timeout_s: float = 120.0,
                  prices: Mapping[str, Any] | None = None, retries: int = 4, backoff_s: float = 2.0,
-                 run_timeout_s: float = 300.0):
+                 run_timeout_s: float = 300.0, spent_usd: float = 0.0):
         if max_tool_calls < 1:
             raise UserError(f"max_tool_calls(={max_tool_calls}) must be >= 1")
         if max_cost_usd is not None and max_cost_usd <= 0:
@@ -69,7 +69,7 @@ class OpenAIProposer:
         self.retries = retries
         self.backoff_s = backoff_s
         self.run_timeout_s = run_timeout_s
-        self.spent_usd = 0.0
+        self.spent_usd = spent_usd  # a resumed session starts from what it already spent
         self._client = None
         self._generation = 0
 

@@ -11,6 +11,7 @@ SPECS = "demo, patches:DIR, command:CMD or openai"
 
 
 def make_proposer(spec: str, *, repo: Path, model: str | None = None, program: Path | None = None,
+                  max_cost_usd: float | None = None, spent_usd: float = 0.0,
                   timeout_s: float | None = None) -> Proposer:
     """The proposer named by `spec`, for the target repository `repo`.
 
@@ -40,5 +41,6 @@ def make_proposer(spec: str, *, repo: Path, model: str | None = None, program: P
     if kind == "openai" and not sep:
         from simopt.agents.openai_agent import OpenAIProposer
 
-        return OpenAIProposer(repo=Path(repo), model=model, program=program)
+        return OpenAIProposer(repo=Path(repo), model=model, program=program, max_cost_usd=max_cost_usd,
+                              spent_usd=spent_usd)
     raise UserError(f"unknown agent {spec!r}: expected {SPECS}")

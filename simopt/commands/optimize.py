@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", help="demo, patches:DIR, command:CMD or openai (default: openai when "
                         "OPENAI_API_KEY or OPENAI_BASE_URL is set, else demo)")
     parser.add_argument("--model", help="the model of the openai agent")
+    parser.add_argument("--program", type=Path, help="the openai agent's program file (default: simopt/agents/program.md)")
+    parser.add_argument("--max-cost", type=_positive(float), metavar="USD",
+                        help="stop the session once the openai agent has spent this much")
     parser.add_argument("--tag", help="the session's name (default: a UTC timestamp)")
     parser.add_argument("--resume", action="store_true", help="continue the session --tag")
     parser.add_argument("--budget", type=_positive(int), help="number of experiments (default 20)")
@@ -60,5 +63,6 @@ def main(args: argparse.Namespace, env: Env) -> int:
         repo=args.repo, scenario=args.scenario, agent=args.agent, model=args.model, tag=args.tag,
         resume=args.resume, budget=args.budget, max_hours=args.max_hours, holdout=args.holdout,
         max_seconds=args.max_seconds, min_effect=args.min_effect, guard_profile=args.guard_profile,
+        program=args.program, max_cost_usd=args.max_cost,
     )
     return run_session(options, make_reporter(env.console(), quiet=args.quiet))
