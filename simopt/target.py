@@ -114,7 +114,11 @@ def _target_from_table(root: Path, config_path: Path, table: dict[str, Any]) -> 
         raise UserError(f"{where}: set exactly one of `engine` (with `scenarios`) or `bench` (a command)")
     if values["engine"] and not values["scenarios"]:
         raise UserError(f"{where}: `engine` needs a `scenarios` folder")
-    if not values["guard"] and not values["guard_command"]:
+    if values["engine"] and (values["guard"] or values["guard_command"]):
+        # a scenario target is always judged by the harness's own guards/ and its oracle
+        raise UserError(f"{where}: `guard`/`guard_command` are for command targets; an `engine` target "
+                        "is checked by simopt's own guard suite")
+    if values["bench"] and not values["guard"] and not values["guard_command"]:
         raise UserError(f"{where}: set `guard` (a folder) or `guard_command`")
     return Target(root=root, config_path=config_path, **values)
 

@@ -81,6 +81,7 @@ def test_simopt_toml_wins_over_pyproject(tmp_path):
         ('editable = ["a"]\nbench = "b"\nengine = "e"\nscenarios = "s"\nguard = "g"\n', "exactly one of"),
         ('editable = ["a"]\nengine = "e"\nguard = "g"\n', "scenarios"),
         ('editable = ["a"]\nbench = "b"\n', "guard"),
+        ('editable = ["a"]\nengine = "e"\nscenarios = "s"\nguard = "g"\n', "simopt's own guard suite"),
         ('editable = ["a"]\nbench = "b"\nguard = "g"\nsmoke_timeout = -1\n', "smoke_timeout(=-1)"),
         ('editable = "a"\nbench = "b"\nguard = "g"\n', "list"),
         ("editable = [", "cannot read"),

@@ -35,7 +35,8 @@ guard_command = "python -m pytest -q tests"
 # propose_timeout = 1800
 # guard_timeout = 1800
 
-# For a scenario engine like netsim, replace `bench` with:
+# For a scenario engine like netsim, replace `bench` and the guard keys with the lines below;
+# such a target is always judged by simopt's own guard suite and its oracle.
 # engine = "path/to/engine_package"
 # scenarios = "scenarios"
 # scenario = "default-benchmark-name"
