@@ -25,7 +25,7 @@ def assert_same_as_oracle(engine, case: strategies.Case) -> None:
         raise AssertionError(f"trace differs from the oracle's: unexpected {extra}, missing {missing}")
 
 
-@examples(60)
+@examples(50)
 @given(strategies.cases(topology=strategies.topologies(thorough=thorough())))
 def test_any_topology_matches_oracle(engine, case):
     assert_same_as_oracle(engine, case)

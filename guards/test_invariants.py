@@ -18,7 +18,7 @@ def traced(engine, case: strategies.Case) -> dict:
     return engine.simulate(case.instance, trace=True)
 
 
-@examples(40)
+@examples(30)
 @given(strategies.cases())
 def test_trace_invariants(engine, case):
     """Conservation by cause, pacing, causality, live links, FIFO, buffers, the horizon, the digest."""
@@ -37,7 +37,7 @@ def test_trace_invariants_on_perturbed_fattrees(engine, case):
     checks.check_trace(case.instance, result)
 
 
-@examples(30)
+@examples(25)
 @given(strategies.cases(topology=strategies.topologies(), failures=False))
 def test_routes_are_complete_ecmp_shortest_paths(engine, case):
     """Without failures, every hop is the ECMP pick from networkx's complete next-hop set."""
@@ -50,7 +50,7 @@ def test_fattree_routes_are_complete_ecmp_shortest_paths(engine, case):
     checks.check_routes(case.instance, traced(engine, case))
 
 
-@examples(20)
+@examples(15)
 @given(strategies.cases(), st.lists(st.integers(0, 2_000_000), max_size=6))
 def test_trace_and_slicing_change_nothing(engine, case, cuts):
     """The digest is the same with or without a trace, and however the run is sliced."""

@@ -37,7 +37,7 @@ def test_relabelling_keeps_an_uncontended_flow(engine, case, data):
     assert not changed, f"relabelling changed the lone flow's outcome (before, after): {changed}"
 
 
-@examples(20)
+@examples(15)
 @given(strategies.cases(topology=strategies.connected_topologies(), failures=False), st.data())
 def test_link_off_every_shortest_path_changes_nothing(engine, case, data):
     """A new link heavier than the distance between its ends is on no shortest path: same digest."""
@@ -58,7 +58,7 @@ def test_link_off_every_shortest_path_changes_nothing(engine, case, data):
         f"adding link {a}-{b} of weight {weight} (on no shortest path) changed the outcome")
 
 
-@examples(20)
+@examples(15)
 @given(strategies.cases(), st.integers(0, 2**32 - 1))
 def test_order_of_links_flows_and_events_changes_nothing(engine, case, seed):
     """The order of links, flows and link events in the instance carries no meaning (§1)."""
