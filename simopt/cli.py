@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import enum
 import importlib
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import IO, Sequence
@@ -50,8 +51,8 @@ class Env:
         from rich.console import Console
 
         stream = self.stderr if stderr else self.stdout
-        # logs and pipes get wide tables instead of rich's 80-column default
-        width = None if stream.isatty() else 120
+        # logs and pipes get wide tables instead of rich's 80-column default, unless COLUMNS says
+        width = None if stream.isatty() or "COLUMNS" in os.environ else 120
         return Console(file=stream, markup=False, highlight=False, soft_wrap=True, width=width)
 
 
