@@ -33,18 +33,14 @@ sys.path.insert(0, str(REPO))
 
 from simopt.agents.demo import DEMO_PATCHES  # noqa: E402
 from simopt.agents.patches import PatchDoesNotApply, apply_patch, patch_queue  # noqa: E402
+from simopt.agents.patches import parse_header  # noqa: E402
 from simopt.engine import load_engine  # noqa: E402
 from simopt.scenario import build_instance, load_scenario  # noqa: E402
 
 
 def expectation(patch: Path) -> str:
     """The `Expect:` header of a demo patch (what a session should decide), or '?'."""
-    for line in patch.read_text(encoding="utf-8").splitlines():
-        if line.startswith("diff --git "):
-            break
-        if line.lower().startswith("expect:"):
-            return line.split(":", 1)[1].strip()
-    return "?"
+    return parse_header(patch.read_text(encoding="utf-8")).expect or "?"
 
 
 def unpack_head(repo: Path, into: Path) -> Path:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from simopt.processes import run_in_group
 from simopt.target import Target
 
 TAIL_LINES = 15
@@ -45,34 +45,10 @@ def run_command(
     command: list[str] | str, *, cwd: Path, timeout_s: float, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run a command in its own process group; kill the whole group on timeout or Ctrl-C."""
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        shell=isinstance(command, str),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-    )
     try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
+        return run_in_group(command, cwd=cwd, timeout_s=timeout_s, env=env)
     except subprocess.TimeoutExpired:
-        _kill_group(process)
         raise CheckFailed("timeout", f"exceeded its time limit of {timeout_s:g} s") from None
-    except BaseException:
-        _kill_group(process)
-        raise
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.communicate()
 
 
 class Evaluator(Protocol):

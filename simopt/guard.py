@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from simopt.errors import UserError
+from simopt.processes import run_in_group
 
 HARNESS_ROOT = Path(__file__).resolve().parents[1]
 GUARDS_DIR = HARNESS_ROOT / "guards"
@@ -93,15 +93,11 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
 
 def _run(command: list[str], env: dict[str, str], cwd: Path, timeout_s: float) -> tuple[int | None, str]:
     """Run pytest in its own process group; (returncode or None on timeout, combined output)."""
-    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
     try:
-        output, _ = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        return None, output
-    return process.returncode, output
+        done = run_in_group(command, cwd=cwd, timeout_s=timeout_s, env=env, merge_stderr=True)
+    except subprocess.TimeoutExpired as timeout:
+        return None, timeout.output or ""
+    return done.returncode, done.stdout
 
 
 def _read_results(path: Path) -> list[dict[str, Any]]:

@@ -50,9 +50,10 @@ def make_diff(repo: Path, new_text: str, header: str = "") -> str:
 
 
 def test_parse_header_reads_description_and_hypothesis_before_the_diff():
-    text = "Description: cache routes\nHypothesis: lookups dominate\n\ndiff --git a/x b/x\n+Description: no\n"
+    text = "Description: cache routes\nHypothesis: lookups dominate\nExpect: keep\n\ndiff --git a/x b/x\n+Description: no\n"
     assert parse_header(text).description == "cache routes"
     assert parse_header(text).hypothesis == "lookups dominate"
+    assert parse_header(text).expect == "keep"
     assert parse_header("diff --git a/x b/x\nDescription: inside\n").description is None
 
 

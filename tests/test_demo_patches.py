@@ -15,7 +15,7 @@ import pytest
 
 from simopt.agents.base import Brief
 from simopt.agents.demo import DEMO_PATCHES, demo_proposer
-from simopt.agents.patches import patch_queue
+from simopt.agents.patches import parse_header, patch_queue
 from simopt.engine import load_engine
 from simopt.scenario import build_instance, load_scenario
 
@@ -72,12 +72,9 @@ start_us = {dist = "uniform", min = 0, max = 50}
 
 
 def expectation(patch: Path) -> str:
-    for line in patch.read_text(encoding="utf-8").splitlines():
-        if line.startswith("diff --git "):
-            break
-        if line.lower().startswith("expect:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"{patch.name} has no Expect: header")
+    expect = parse_header(patch.read_text(encoding="utf-8")).expect
+    assert expect, f"{patch.name} has no Expect: header"
+    return expect
 
 
 def changed_paths(patch: Path) -> list[str]:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
 from simopt.agents.base import Brief, NoProposal, Proposal
+from simopt.processes import kill_group
 
 DEFAULT_TIMEOUT_S = 1740.0
 """A minute under the loop's default proposer limit (1800 s): the group dies before the loop gives up."""
@@ -87,7 +87,7 @@ def run_in_group(command: str, *, cwd: Path, env: dict[str, str], timeout_s: flo
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"agent command exceeded its time limit of {timeout_s:g} s") from None
         finally:  # also after a normal exit: leftovers must not edit the next experiment's worktree
-            _kill_group(process)
+            kill_group(process)
             _running.discard(process)
 
 
@@ -108,15 +108,7 @@ _running: set[subprocess.Popen] = set()
 @atexit.register
 def _kill_running() -> None:
     for process in list(_running):
-        _kill_group(process)
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
+        kill_group(process)
 
 
 class CommandProposer:

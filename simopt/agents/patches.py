@@ -35,6 +35,8 @@ class PatchDoesNotApply(RuntimeError):
 class PatchHeader:
     description: str | None
     hypothesis: str | None
+    expect: str | None = None
+    """What a session should decide about the patch (the demo queue states it; tests check it)."""
 
 
 def patch_queue(directory: Path) -> list[Path]:
@@ -46,16 +48,16 @@ def patch_queue(directory: Path) -> list[Path]:
 
 
 def parse_header(text: str) -> PatchHeader:
-    """Read `Description:` and `Hypothesis:` from the lines before the diff starts."""
+    """Read `Description:`, `Hypothesis:` and `Expect:` from the lines before the diff starts."""
     fields: dict[str, str] = {}
     for line in text.splitlines():
         if line.startswith(_DIFF_STARTS):
             break
         key, sep, value = line.partition(":")
         key = key.strip().lower()
-        if sep and key in ("description", "hypothesis") and value.strip() and key not in fields:
+        if sep and key in ("description", "hypothesis", "expect") and value.strip() and key not in fields:
             fields[key] = value.strip()
-    return PatchHeader(fields.get("description"), fields.get("hypothesis"))
+    return PatchHeader(fields.get("description"), fields.get("hypothesis"), fields.get("expect"))
 
 
 def apply_patch(patch: Path, worktree: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from simopt.processes import run_in_group
 from simopt.target import glob_match
 
 MAX_RESULT_CHARS = 16_000
@@ -291,16 +291,13 @@ class WorktreeTools:
     def _bench_run(self) -> str:
         """The target's benchmark command in the worktree: exit code, wall time, the last output."""
         started = time.perf_counter()
-        process = subprocess.Popen(self.bench_command, shell=True, cwd=self.root, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, start_new_session=True, env=_child_env())
         try:
-            output, _ = process.communicate(timeout=self.run_timeout_s)
+            done = run_in_group(self.bench_command, cwd=self.root, timeout_s=self.run_timeout_s, env=_child_env(),
+                                merge_stderr=True)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
             raise ToolError(f"the run did not finish within {self.run_timeout_s:g} s (timeout)") from None
-        tail = "\n".join(output.strip().splitlines()[-25:])
-        return f"`{self.bench_command}`: exit code {process.returncode}, wall {time.perf_counter() - started:.3f} s\n{tail}"
+        tail = "\n".join(done.stdout.strip().splitlines()[-25:])
+        return f"`{self.bench_command}`: exit code {done.returncode}, wall {time.perf_counter() - started:.3f} s\n{tail}"
 
     def _simopt_run(self, extra: list[str]) -> tuple[dict[str, Any], str]:
         """`simopt run --json` on the worktree: its summary and its stderr; ToolError on failure."""
