@@ -82,6 +82,8 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         proposer = make_proposer(agent, repo=root, model=config["model"], program=config["program"],
                                  max_cost_usd=config["max_cost_usd"], spent_usd=spent,
                                  timeout_s=max(limit - 60, limit * 0.9))
+    if options.budget is None and not stored and isinstance(getattr(proposer, "queue", None), list):
+        config["budget"] = min(config["budget"], len(proposer.queue))  # a patch queue's own length
     workspace, base_digest = _open_workspace(repo, tag, target, history, evaluator)
     try:
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,

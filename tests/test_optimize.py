@@ -123,6 +123,7 @@ def test_generic_session_survives_kill_9_and_resumes(tinyrepo):
     assert after.startswith(written)  # nothing earlier lost or rewritten
     lines = [json.loads(line) for line in after.splitlines()]
     assert [line["type"] for line in lines] == ["session", "experiment", "experiment", "resume", "experiment"]
+    assert lines[0]["config"]["budget"] == 3  # no --budget: the patch queue's length, not 20
     experiments = [line for line in lines if line["type"] == "experiment"]
     assert [(e["n"], e["status"]) for e in experiments] == [(1, "guard_fail"), (2, "scope_violation"), (3, "keep")]
 
