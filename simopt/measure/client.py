@@ -55,6 +55,10 @@ class Worker:
             os.sched_setaffinity(self._process.pid, {cpu})
         self._expect(self._read())
 
+    def pin(self, cpu: int) -> None:
+        """Move the worker process to one CPU."""
+        os.sched_setaffinity(self._process.pid, {cpu})
+
     def request(self, **message) -> dict:
         """Send one request and return its reply; raise WorkerCrash when the version failed."""
         try:

@@ -1,19 +1,23 @@
 """Compare two versions of the engine on one instance: lockstep slices in pinned, warm workers.
 
-Each lane is one fresh pair of workers (baseline, candidate) that build the same instance and
+A lane is one fresh pair of workers (baseline, candidate) that build the same instance and
 advance it through the same slices of simulated time, one version after the other in random
-order; each step (build, a slice, the final result) is one pair of timings. Lanes take turns.
+order; each step (build, a slice, the final result) is one pair of timings. Lanes roll: one is
+measured at a time and retires after a fixed share of the budget, while the next one starts and
+warms up on another CPU. The verdict comes from the spread of the lanes' medians, because
+per-process effects are shared by every pair a lane times.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
 import random
 import tempfile
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -22,13 +26,18 @@ from simopt.engine import DEFAULT_ENGINE
 from simopt.errors import UserError
 from simopt.measure.client import Worker, WorkerCrash
 from simopt.measure.sequential import Progress, run_sequential
-from simopt.measure.stats import ALPHA, LOOKS, look_alpha, median, median_interval
+from simopt.measure.stats import ALPHA, Decision, decide_lanes, look_alpha, median, median_interval
 
-WORKER_PAIRS = 3  # fresh lanes per decision: averages out per-process memory-layout luck
-WARMUP_RUNS = 1  # whole runs of each lane timed but not counted: a fresh process's first run is slow
+LANE_SHARE = 1 / 24  # a lane retires at the end of a run once its timed CPU reaches this share of the budget
+LANE_LOOKS = (0.5, 1.0)  # fractions of the budget: earlier looks hold too few lanes to be worth their alpha
+WARMUP_RUNS = 1  # whole runs of each lane before it is measured: a fresh process's first run is slow
 TARGET_STEP_S = 0.015  # slices sized for 10-20 ms of work
 MIN_UNIT_S = 0.001  # a step this short on both sides times the protocol, not the engine
 PROFILE_STEPS = 4000  # resolution of the probe run that places the slice boundaries
+
+
+class Stopped(Exception):
+    """The decision is over: a lane still warming up is abandoned."""
 
 
 class DifferentOutput(Exception):
@@ -54,6 +63,27 @@ class Lane:
         self.runs = 0.0  # full runs advanced, counting the current one by its fraction
         self.seconds = [0.0, 0.0]  # CPU seconds spent by (baseline, candidate), warm-up included
         self.digests: tuple[str, str] | None = None
+        self.ratios: list[float] = []  # measured log ratios (CPU), warm-up excluded
+        self.measured_s = 0.0  # CPU seconds of the measured steps, both versions
+
+    def record(self, baseline_s: float, candidate_s: float) -> None:
+        """Count one measured pair."""
+        self.ratios.append(math.log(candidate_s / baseline_s))
+        self.measured_s += baseline_s + candidate_s
+
+    def retired(self, lane_seconds: float) -> bool:
+        """At the end of a measured run, with at least `lane_seconds` of timed CPU."""
+        return not self.built and self.completed > WARMUP_RUNS and self.measured_s >= lane_seconds
+
+    def pin(self, cpu: int) -> None:
+        """Move both workers to one CPU."""
+        self.baseline.pin(cpu)
+        self.candidate.pin(cpu)
+
+    def close(self) -> None:
+        """Stop both workers."""
+        self.baseline.close()
+        self.candidate.close()
 
     def step(self) -> tuple[dict, dict]:
         """Time the next step on both versions, in random order; return (baseline, candidate) replies."""
@@ -149,65 +179,90 @@ def compare_versions(
     started = time.monotonic()
     seed = random.randrange(2**32)
     rng = random.Random(seed)
+    lane_seconds = LANE_SHARE * max_seconds
     wall_ratios: list[float] = []
-    lane_ratios: dict[int, list[float]] = {}
-    lanes: list[Lane] = []
+    lanes: list[Lane] = []  # every lane measured so far, the active one last
+    lane_medians: list[float] = []  # of retired lanes only: each covers the same amount of work
+    stopping = threading.Event()
     report = {
         "version": 1,
         "metric": "time",
         "min_effect": min_effect,
         "seed": seed,
-        "worker_pairs": WORKER_PAIRS,
+        "lane_seconds": lane_seconds,
         "alpha": ALPHA,
-        "looks": LOOKS,
+        "looks": len(LANE_LOOKS),
     }
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="simopt-bench-") as scratch:
         instance_path = Path(scratch) / "instance.json"
         instance_path.write_text(json.dumps(instance), encoding="utf-8")
         worker_cpu = stack.enter_context(pinned_orchestrator())
+        spare_cpu = bool(os.sched_getaffinity(0) - {worker_cpu})  # the orchestrator's CPUs, where lanes warm up
         timeout_s = max(60.0, float(max_seconds))
+        executor = ThreadPoolExecutor(max_workers=1)
+        pending: Future | None = None  # the next lane, warming up
 
-        def start(root, role: str, hash_seed: int) -> Worker:
-            worker = Worker(Path(root), cpu=worker_cpu, hash_seed=hash_seed, engine=engine, timeout_s=timeout_s, role=role)
+        def start(root, role: str, hash_seed: int, cpu: int | None) -> Worker:
+            if stopping.is_set():
+                raise Stopped
+            worker = Worker(Path(root), cpu=cpu, hash_seed=hash_seed, engine=engine, timeout_s=timeout_s, role=role)
             stack.callback(worker.close)
             worker.request(op="load", path=str(instance_path))
             return worker
 
-        turn = itertools.count()
+        def prepare_lane(boundaries: list[int], hash_seed: int, lane_rng: random.Random) -> Lane:
+            # cpu None: the workers inherit the orchestrator's CPUs, off the one being timed.
+            cpu = None if spare_cpu else worker_cpu
+            # One hash seed per lane, shared by its two workers: string hashing (dict layouts)
+            # is then paired away within a lane and still varies across lanes.
+            baseline = start(baseline_root, "baseline", hash_seed, cpu)
+            lane = Lane(baseline, start(candidate_root, "candidate", hash_seed, cpu), boundaries, lane_rng)
+            while lane.completed < WARMUP_RUNS:
+                if stopping.is_set():
+                    raise Stopped
+                lane.step()
+            return lane
+
+        def order_lane(boundaries: list[int]) -> Future:
+            future = executor.submit(prepare_lane, boundaries, rng.randrange(2**32), random.Random(rng.randrange(2**32)))
+            if not spare_cpu:
+                wait([future])  # one CPU: a warm-up beside the timed steps would disturb them
+            return future
 
         def next_pair() -> tuple[float, float] | None:
-            index = next(turn) % len(lanes)
-            lane = lanes[index]
-            warming_up = lane.completed < WARMUP_RUNS
+            nonlocal pending
+            if not lanes or lanes[-1].retired(lane_seconds):
+                if lanes:
+                    lanes[-1].close()
+                    lane_medians.append(median(lanes[-1].ratios))
+                lane = pending.result()
+                lane.pin(worker_cpu)
+                lanes.append(lane)
+                pending = order_lane(lane.boundaries)
+            lane = lanes[-1]
             base, cand = lane.step()
-            if warming_up or max(base["seconds"], cand["seconds"]) < MIN_UNIT_S:
-                return None
-            if min(base["seconds"], cand["seconds"]) <= 0:
+            if max(base["seconds"], cand["seconds"]) < MIN_UNIT_S or min(base["seconds"], cand["seconds"]) <= 0:
                 return None
             wall_ratios.append(math.log(cand["wall"] / base["wall"]))
-            lane_ratios.setdefault(index, []).append(math.log(cand["seconds"] / base["seconds"]))
+            lane.record(base["seconds"], cand["seconds"])
             return base["seconds"], cand["seconds"]
 
+        def judge(ratios: list[float], alpha: float, final: bool) -> Decision:
+            return decide_lanes(lane_medians, pairs=len(ratios), min_effect=min_effect, alpha=alpha, final=final)
+
         def confirm(verdict: str) -> bool:
-            return lanes_agree(verdict, list(lane_ratios.values()), len(lanes)) and (
-                verdict != "faster" or not wall_clock_disagrees(wall_ratios)
-            )
+            return verdict != "faster" or not wall_clock_disagrees(wall_ratios)
 
         try:
             # The probe runs in a worker of its own: an extra run in one lane worker would make
             # that side's process history differ from its partner's.
-            probe = start(baseline_root, "baseline", rng.randrange(2**32))
+            probe = start(baseline_root, "baseline", rng.randrange(2**32), worker_cpu)
             boundaries = slice_boundaries(probe.request(op="profile", steps=PROFILE_STEPS)["marks"], instance["horizon_ns"])
             probe.close()
-            for _ in range(WORKER_PAIRS):
-                # One hash seed per lane, shared by its two workers: string hashing (dict layouts)
-                # is then paired away within a lane and still varies across lanes.
-                hash_seed = rng.randrange(2**32)
-                baseline = start(baseline_root, "baseline", hash_seed)
-                lanes.append(Lane(baseline, start(candidate_root, "candidate", hash_seed), boundaries, rng))
-            decision, _ = run_sequential(
+            pending = order_lane(boundaries)
+            decision, ratios = run_sequential(
                 next_pair, max_seconds=max_seconds, min_effect=min_effect, progress=progress, confirm=confirm,
-                started=started,
+                started=started, judge=judge, fractions=LANE_LOOKS,
             )
         except WorkerCrash as crash:
             if crash.role == "baseline":
@@ -218,6 +273,9 @@ def compare_versions(
             return {**report, **_empty(lanes), "verdict": "different-output",
                     "digest_baseline": different.baseline, "digest_candidate": different.candidate,
                     "seconds": time.monotonic() - started}
+        finally:
+            stopping.set()
+            executor.shutdown(wait=True, cancel_futures=True)
     return {
         **report,
         **_costs(lanes),
@@ -225,22 +283,13 @@ def compare_versions(
         "ratio": math.exp(decision.median) if decision.median is not None else None,
         "ci": [math.exp(bound) for bound in decision.ci] if decision.ci else None,
         "pairs": decision.pairs,
+        "lanes": len(lane_medians),
         "confidence": decision.confidence,
+        "pair_ratio": math.exp(median(ratios)) if ratios else None,
         "wall_ratio": math.exp(median(wall_ratios)) if wall_ratios else None,
-        "lane_ratios": [math.exp(median(ratios)) for ratios in lane_ratios.values()],
+        "lane_ratios": [math.exp(value) for value in lane_medians],
         "seconds": time.monotonic() - started,
     }
-
-
-def lanes_agree(verdict: str, lane_ratios: list[list[float]], lane_count: int) -> bool:
-    """Every lane measured, and every lane's median log ratio on the verdict's side of zero.
-
-    Per-process luck (memory layout) shifts a whole lane; pooled pairs hide it, lanes show it.
-    """
-    if len(lane_ratios) < lane_count or not all(lane_ratios):
-        return False
-    sign = -1 if verdict == "faster" else 1
-    return all(sign * median(ratios) > 0 for ratios in lane_ratios)
 
 
 def wall_clock_disagrees(wall_ratios: list[float]) -> bool:
@@ -263,4 +312,4 @@ def _costs(lanes: list[Lane]) -> dict:
 
 
 def _empty(lanes: list[Lane]) -> dict:
-    return {**_costs(lanes), "ratio": None, "ci": None, "pairs": 0, "confidence": None, "wall_ratio": None}
+    return {**_costs(lanes), "ratio": None, "ci": None, "pairs": 0, "lanes": 0, "confidence": None, "wall_ratio": None}

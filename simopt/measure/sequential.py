@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Sequence
 
-from simopt.measure.stats import Decision, decide, look_alpha, look_fractions
+from simopt.measure.stats import ALPHA, Decision, decide, look_fractions
 
 NextPair = Callable[[], "tuple[float, float] | None"]  # (baseline, candidate) times, or None: not a pair
 Progress = Callable[[float, int], None]  # (elapsed seconds, pairs so far)
+Judge = Callable[[list, float, bool], Decision]  # (pooled log ratios, look alpha, final) -> decision
 
 
 def run_sequential(
@@ -26,18 +27,27 @@ def run_sequential(
     confirm: Callable[[str], bool] | None = None,
     started: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    judge: Judge | None = None,
+    fractions: Sequence[float] | None = None,
 ) -> tuple[Decision, list[float]]:
     """Measure pairs until a look gives a verdict or the budget is spent; return it and the log ratios.
 
     Looks happen at fixed fractions of the budget, counted from `started` (default: now); when
-    several are due at once they count as one, which only lowers the error rate spent. A
-    `faster` or `slower` verdict stands only if `confirm(verdict)` agrees; otherwise measuring
-    goes on, and at the budget the verdict is `inconclusive`.
+    several are due at once they count as one, which only lowers the error rate spent; ALPHA is
+    split evenly across the looks. `judge` (default: the pooled sign-test `decide`) turns the
+    evidence into a decision at each look. A `faster` or `slower` verdict stands only if
+    `confirm(verdict)` agrees; otherwise measuring goes on, and at the budget the verdict is
+    `inconclusive`.
     """
     if max_seconds <= 0 or min_effect <= 0:
         raise ValueError(f"max_seconds(={max_seconds}) and min_effect(={min_effect}) must be > 0")
     start = clock() if started is None else started
-    looks_at = [fraction * max_seconds for fraction in look_fractions()]
+    fractions = list(look_fractions() if fractions is None else fractions)
+    looks_at = [fraction * max_seconds for fraction in fractions]
+    alpha = ALPHA / len(fractions)
+    if judge is None:
+        def judge(values: list, look: float, final: bool) -> Decision:
+            return decide(values, min_effect=min_effect, alpha=look, final=final)
     ratios: list[float] = []
     while True:
         pair = next_pair()
@@ -52,7 +62,7 @@ def run_sequential(
         while len(looks_at) > 1 and elapsed >= looks_at[1]:
             looks_at.pop(0)
         final = len(looks_at) == 1
-        decision = decide(ratios, min_effect=min_effect, alpha=look_alpha(), final=final)
+        decision = judge(ratios, alpha, final)
         if decision.verdict in ("faster", "slower") and confirm is not None and not confirm(decision.verdict):
             decision = replace(decision, verdict="inconclusive" if final else None)
         if decision.verdict is not None:

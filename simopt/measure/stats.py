@@ -1,8 +1,9 @@
 """The statistics of a paired comparison: pure functions, lists in, numbers out.
 
 A pair is one unit of work timed once per version; its log ratio d = ln(t_candidate / t_baseline)
-is below 0 when the candidate is faster. The estimate is the median of d, with the
-distribution-free sign-test confidence interval (docs/measurement.md explains the choices).
+is below 0 when the candidate is faster. Pooled pairs: the median of d with the distribution-free
+sign-test interval. Lanes (independent worker pairs, each a median of its own pairs): the mean of
+the lane medians with a Student t interval (docs/measurement.md explains the choices).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Sequence
 ALPHA = 0.05  # error rate of a whole sequential decision, split evenly across its looks
 LOOKS = 6  # looks at 1/32, 1/16, 1/8, 1/4, 1/2 and all of the time budget
 MIN_PAIRS = 20
+MIN_LANES = 4  # fewer lane medians than this never give a verdict
+LANE_TRIM = 0.2  # share of lane medians trimmed from each end before averaging
 MAD_TO_SIGMA = 1.4826  # MAD of a normal sample times this estimates its standard deviation
 MEDIAN_EFFICIENCY = math.sqrt(math.pi / 2)  # SE(median) = this * sigma / sqrt(n), normal data
 
@@ -96,6 +99,65 @@ def confidence_score(values: Sequence[float]) -> float | None:
     return abs(median(values)) / standard_error
 
 
+def student_t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for Student's t with `df` degrees of freedom (exact finite series, integer df)."""
+    if df < 1:
+        raise ValueError(f"df(={df}) must be >= 1")
+    theta = math.atan(abs(t) / math.sqrt(df))
+    cos2 = math.cos(theta) ** 2
+    if df % 2:  # odd: (2/pi) (theta + sin cos (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...))
+        term, series = 1.0, 1.0 if df > 1 else 0.0
+        for k in range(1, (df - 1) // 2):
+            term *= 2 * k / (2 * k + 1) * cos2
+            series += term
+        inside = 2 / math.pi * (theta + math.sin(theta) * math.cos(theta) * series)
+    else:  # even: sin (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...)
+        term, series = 1.0, 1.0
+        for k in range(1, df // 2):
+            term *= (2 * k - 1) / (2 * k) * cos2
+            series += term
+        inside = math.sin(theta) * series
+    return 0.5 + math.copysign(inside / 2, t)
+
+
+def student_t_quantile(p: float, df: int) -> float:
+    """The t with P(T <= t) = p, by bisection on student_t_cdf (accurate to 1e-9)."""
+    if not 0 < p < 1:
+        raise ValueError(f"p(={p}) must be in (0, 1)")
+    if p < 0.5:
+        return -student_t_quantile(1 - p, df)
+    low, high = 0.0, 1.0
+    while student_t_cdf(high, df) < p:
+        low, high = high, high * 2
+    while high - low > 1e-9:
+        middle = (low + high) / 2
+        low, high = (middle, high) if student_t_cdf(middle, df) < p else (low, middle)
+    return (low + high) / 2
+
+
+def trimmed_mean(values: Sequence[float], trim: float) -> tuple[float, float, int] | None:
+    """The trimmed mean, its Tukey-McLaughlin standard error and degrees of freedom.
+
+    g = floor(trim * n) values are cut from each end (h = n - 2g remain); the standard error is
+    sqrt((n - 1) s_w^2 / (h (h - 1))) with s_w^2 the winsorized variance, on h - 1 degrees of
+    freedom (Yuen's interval). trim = 0 gives the plain mean and its t standard error.
+    None when h < 2 or at zero spread.
+    """
+    n = len(values)
+    cut = math.floor(trim * n)
+    kept = n - 2 * cut
+    if kept < 2:
+        return None
+    ordered = sorted(values)
+    if ordered[cut] == ordered[n - 1 - cut]:
+        return None  # the kept values are all equal: zero spread
+    center = sum(ordered[cut:n - cut]) / kept
+    winsorized = [min(max(value, ordered[cut]), ordered[n - 1 - cut]) for value in ordered]
+    level = sum(winsorized) / n
+    variance = sum((value - level) ** 2 for value in winsorized) / (n - 1)
+    return center, math.sqrt((n - 1) * variance / (kept * (kept - 1))), kept - 1
+
+
 def look_alpha(alpha: float = ALPHA, looks: int = LOOKS) -> float:
     """The error rate each look may spend: Bonferroni, alpha split evenly across the looks."""
     return alpha / looks
@@ -134,3 +196,25 @@ def decide(values: Sequence[float], *, min_effect: float, alpha: float, final: b
     if verdict is None and final:
         verdict = "inconclusive"
     return Decision(verdict, n, center, ci, score)
+
+
+def decide_lanes(lane_medians: Sequence[float], *, pairs: int, min_effect: float, alpha: float,
+                 final: bool = False) -> Decision:
+    """Judge the per-lane median log ratios at one look: 20% trimmed mean, its t interval, verdict.
+
+    A lane is one independent worker pair, so per-process effects (memory layout, hash seed, the
+    load while it ran) vary between lanes and the interval over lanes includes them; pooled
+    pairs would not. Trimming keeps one freak lane from deciding alone. Refuses to guess below
+    MIN_LANES lanes or at zero spread. The confidence is the estimate over its standard error.
+    """
+    estimate = trimmed_mean(lane_medians, LANE_TRIM) if len(lane_medians) >= MIN_LANES else None
+    if estimate is None:
+        center = median(lane_medians) if lane_medians else None
+        return Decision("inconclusive" if final else None, pairs, center, None, None)
+    center, standard_error, df = estimate
+    half = student_t_quantile(1 - alpha / 2, df) * standard_error
+    ci = (center - half, center + half)
+    verdict = classify(ci, min_effect)
+    if verdict is None and final:
+        verdict = "inconclusive"
+    return Decision(verdict, pairs, center, ci, abs(center) / standard_error)
