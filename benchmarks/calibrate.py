@@ -1,13 +1,15 @@
 """Calibrate the bench decision on this machine: false verdicts, detection rates, decision time.
 
     python3 benchmarks/calibrate.py [--scenario fattree] [--aa 20] [--hook 5] [--changes 10]
-                                    [--max-seconds 60] [--out calibration.jsonl]
+                                    [--large-changes 5] [--size-pairs 20] [--max-seconds 60]
+                                    [--out calibration.jsonl]
 
 Cases, each a fresh copy of the current netsim (so edits to the checkout cannot leak in):
   A/A       the engine against an identical copy: any faster/slower verdict is a false one;
   hook      the candidate installs a no-op sys.setprofile hook: must be `slower` every time;
   +2%/-2%,  +5%/-5%: the candidate (or, for -, the baseline) burns a calibrated amount of extra
-            work per event processed, checked in-process before the runs start.
+            work per event processed, its size measured on its own (in-process alternating whole
+            runs, a size check) before the decisions start.
 Cases run round-robin so a busy period on the shared machine does not hit one case only.
 Prints a Markdown table; every decision is appended as one JSON line to --out.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import shutil
 import statistics
 import sys
@@ -64,12 +67,25 @@ def median_cpu(action, repeats: int) -> float:
     return statistics.median(times)
 
 
-def extra_work_copy(base: Path, scratch: Path, instance: dict, effect: float, check_seconds: float) -> tuple[Path, float]:
+def size_check(base_engine, slowed_engine, instance: dict, pairs: int) -> float:
+    """The slowdown of `slowed_engine` measured on its own: in-process whole runs, alternating in
+    random order, median of the per-pair CPU time ratios."""
+    rng = random.Random(0)
+    ratios = []
+    for _ in range(pairs):
+        times = {}
+        for engine in rng.sample([base_engine, slowed_engine], 2):
+            times[engine] = median_cpu(lambda: engine.simulate(instance), 1)
+        ratios.append(math.log(times[slowed_engine] / times[base_engine]))
+    return math.exp(statistics.median(ratios))
+
+
+def extra_work_copy(base: Path, scratch: Path, instance: dict, effect: float, pairs: int) -> tuple[Path, float]:
     """A copy of the engine slower by about `effect`: extra loop iterations after every event.
 
     A first guess comes from in-process medians of the CPU time per event and per loop iteration;
-    one paired measurement of that copy against the base then rescales it (the loop costs
-    differ inside the workers). Returns the copy and the ratio that check measured.
+    a size check of that copy rescales it, and a second size check of the final copy gives the
+    size it really has. Returns the copy and that measured ratio.
     """
     engine = load_engine(base, name="calibration_base")
     events = engine.simulate(instance)["events"]
@@ -82,10 +98,14 @@ def extra_work_copy(base: Path, scratch: Path, instance: dict, effect: float, ch
     per_iteration = median_cpu(loop, 5) / 1_000_000
     iterations = max(1, round(effect * per_event / per_iteration))
     guess = copy_engine(base, scratch / f"guess-{effect:g}", EXTRA_WORK.format(iterations=iterations))
-    checked = compare_versions(base, guess, instance, max_seconds=check_seconds, min_effect=effect / 2)["ratio"]
-    if checked and checked > 1:
+    checked = size_check(engine, load_engine(guess, name=f"calibration_guess_{effect:g}".replace(".", "_")),
+                         instance, pairs)
+    if checked > 1:
         iterations = max(1, round(iterations * math.log1p(effect) / math.log(checked)))
-    return copy_engine(base, scratch / f"extra-{effect:g}", EXTRA_WORK.format(iterations=iterations)), checked
+    final = copy_engine(base, scratch / f"extra-{effect:g}", EXTRA_WORK.format(iterations=iterations))
+    measured = size_check(engine, load_engine(final, name=f"calibration_extra_{effect:g}".replace(".", "_")),
+                          instance, 2 * pairs)
+    return final, measured
 
 
 def main() -> int:
@@ -93,7 +113,9 @@ def main() -> int:
     parser.add_argument("--scenario", default="fattree")
     parser.add_argument("--aa", type=int, default=20, help="A/A decisions")
     parser.add_argument("--hook", type=int, default=5, help="injected sys.setprofile decisions")
-    parser.add_argument("--changes", type=int, default=10, help="decisions per real change (+-2%%, +-5%%)")
+    parser.add_argument("--changes", type=int, default=10, help="decisions per direction of the 2%% change")
+    parser.add_argument("--large-changes", type=int, default=5, help="decisions per direction of the 5%% change")
+    parser.add_argument("--size-pairs", type=int, default=20, help="in-process run pairs of each size check")
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--min-effect", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=Path("calibration.jsonl"))
@@ -105,11 +127,16 @@ def main() -> int:
         base = copy_engine(default_repo(), scratch / "base")
         cases = [("A/A", base, copy_engine(base, scratch / "same"), args.aa, ("same", "inconclusive")),
                  ("hook", base, copy_engine(base, scratch / "hook", HOOK), args.hook, ("slower",))]
-        for effect in (0.02, 0.05):
-            slowed, checked = extra_work_copy(base, scratch, instance, effect, args.max_seconds / 2)
-            print(f"extra work for {effect:.0%}: first guess measured ratio {checked}, rescaled", file=sys.stderr)
-            cases.append((f"+{effect:.0%} slower", base, slowed, args.changes, ("slower",)))
-            cases.append((f"-{effect:.0%} faster", slowed, base, args.changes, ("faster",)))
+        for effect, count in ((0.02, args.changes), (0.05, args.large_changes)):
+            if not count:
+                continue
+            slowed, measured = extra_work_copy(base, scratch, instance, effect, args.size_pairs)
+            print(f"extra work for {effect:.0%}: size check measured ratio {measured:.4f}", file=sys.stderr)
+            with open(args.out, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"case": f"size check {effect:.0%}", "ratio": measured,
+                                      "pairs": 2 * args.size_pairs}) + "\n")
+            cases.append((f"+{effect:.0%} slower", base, slowed, count, ("slower",)))
+            cases.append((f"-{effect:.0%} faster", slowed, base, count, ("faster",)))
         results: dict[str, list[dict]] = {name: [] for name, *_ in cases}
         for round_index in range(max(count for *_, count, _ in cases)):
             for name, baseline, candidate, count, _ in cases:
@@ -121,7 +148,8 @@ def main() -> int:
                 with open(args.out, "a", encoding="utf-8") as out:
                     out.write(json.dumps({"case": name, **result}) + "\n")
                 print(f"{name:>12} #{round_index + 1}: {result['verdict']:<12} ratio {result['ratio'] or 0:.4f} "
-                      f"pairs {result['pairs']:>5} {result['seconds']:5.1f} s", file=sys.stderr)
+                      f"pairs {result['pairs']:>5} lanes {result.get('lanes', 0):>3} {result['seconds']:5.1f} s",
+                      file=sys.stderr)
     print(table(cases, results, args))
     return 0
 
@@ -129,8 +157,8 @@ def main() -> int:
 def table(cases: list, results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     """The calibration table in Markdown."""
     lines = [f"scenario {args.scenario}, max {args.max_seconds:g} s, min effect {args.min_effect:.0%}", "",
-             "| case | runs | faster | slower | same | inconclusive | other | expected | median ratio | median s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | runs | faster | slower | same | inconclusive | other | expected | median ratio | median lanes | median s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, _, _, _, expected in cases:
         runs = results[name]
         if not runs:
@@ -142,8 +170,9 @@ def table(cases: list, results: dict[str, list[dict]], args: argparse.Namespace)
         ratios = [run["ratio"] for run in runs if run["ratio"]]
         ratio = f"{statistics.median(ratios):.4f}" if ratios else "-"
         seconds = statistics.median(run["seconds"] for run in runs)
+        lanes = statistics.median(run.get("lanes", 0) for run in runs)
         lines.append(f"| {name} | {len(runs)} | {' | '.join(map(str, counts))} | {other} | {hits}/{len(runs)} "
-                     f"{'/'.join(expected)} | {ratio} | {seconds:.1f} |")
+                     f"{'/'.join(expected)} | {ratio} | {lanes:g} | {seconds:.1f} |")
     return "\n".join(lines)
 
 

@@ -7,9 +7,10 @@ import random
 import pytest
 
 from simopt.measure import stats
+from simopt.measure.paired import LANE_LOOKS
 from simopt.measure.sequential import run_sequential
 
-LOOK_ALPHA = stats.ALPHA / 2  # two looks, as compare_versions spends them
+(_, EARLY_ALPHA), (_, FINAL_ALPHA) = LANE_LOOKS  # as compare_versions spends them
 
 
 @pytest.mark.parametrize(
@@ -73,7 +74,7 @@ def test_lane_offsets_without_an_effect_are_not_faster_or_slower():
         medians = lane_medians(rng, 14, 0.0)
         if index % 10 == 0:
             medians[0] = math.log(0.72)  # a freak lane, as seen on the shared box: trimmed away
-        decision = stats.decide_lanes(medians, pairs=1400, min_effect=0.01, alpha=LOOK_ALPHA, final=True)
+        decision = stats.decide_lanes(medians, pairs=1400, min_effect=0.01, alpha=FINAL_ALPHA, final=True)
         false_calls += decision.verdict in ("faster", "slower")
     assert false_calls <= 3
 
@@ -88,17 +89,17 @@ def test_pooled_pairs_are_fooled_by_the_same_lane_offsets():
         for _ in range(3):
             shift = rng.uniform(-0.03, 0.03)
             pooled += [rng.gauss(shift, 0.05) for _ in range(600)]
-        false_calls += stats.decide(pooled, min_effect=0.01, alpha=LOOK_ALPHA).verdict in ("faster", "slower")
+        false_calls += stats.decide(pooled, min_effect=0.01, alpha=FINAL_ALPHA).verdict in ("faster", "slower")
     assert false_calls >= 4
 
 
 def test_a_true_three_percent_effect_under_lane_offsets_is_faster():
     rng = random.Random(8)
-    verdicts = [stats.decide_lanes(lane_medians(rng, 14, -0.03), pairs=1400, min_effect=0.01, alpha=LOOK_ALPHA,
+    verdicts = [stats.decide_lanes(lane_medians(rng, 14, -0.03), pairs=1400, min_effect=0.01, alpha=FINAL_ALPHA,
                                    final=True).verdict for _ in range(50)]
     assert verdicts.count("faster") >= 48
-    decision = stats.decide_lanes(lane_medians(random.Random(9), 14, 0.03), pairs=1400, min_effect=0.01,
-                                  alpha=LOOK_ALPHA)
+    decision = stats.decide_lanes(lane_medians(random.Random(9), 14, 0.05), pairs=1400, min_effect=0.01,
+                                  alpha=EARLY_ALPHA)
     assert decision.verdict == "slower"
     assert decision.ci[0] <= decision.median <= decision.ci[1]
     assert decision.confidence > 5
@@ -114,7 +115,7 @@ def test_lane_decisions_refuse_to_guess():
     assert tight.verdict == "same"
 
 
-def test_sequential_looks_at_the_given_fractions_with_alpha_split_across_them():
+def test_sequential_looks_at_the_given_fractions_spending_the_given_alphas():
     clock = itertools.count(0.0, 1.0).__next__  # every call advances 1 s
     looks = []
 
@@ -123,8 +124,8 @@ def test_sequential_looks_at_the_given_fractions_with_alpha_split_across_them():
         return stats.Decision("inconclusive" if final else None, len(ratios), None, None, None)
 
     decision, _ = run_sequential(lambda: (1.0, 1.0), max_seconds=40, min_effect=0.01, clock=clock, judge=judge,
-                                 fractions=(0.25, 0.5, 1.0))
+                                 looks=((0.25, 0.01), (0.5, 0.01), (1.0, 0.03)))
     assert decision.verdict == "inconclusive"
-    assert [final for *_, final in looks] == [False, False, True]
-    assert all(alpha == pytest.approx(stats.ALPHA / 3) for _, alpha, _ in looks)
-    assert [pairs for pairs, *_ in looks] == [10, 20, 40]
+    assert looks == [(10, 0.01, False), (20, 0.01, False), (40, 0.03, True)]
+    with pytest.raises(ValueError, match="alpha"):
+        run_sequential(lambda: (1.0, 1.0), max_seconds=4, min_effect=0.01, looks=((0.5, 0.04), (1.0, 0.04)))

@@ -96,7 +96,8 @@ def summary_lines(result: dict) -> list[str]:
         lines.append(f"instructions baseline {result['baseline_instructions']:,}  candidate {result['candidate_instructions']:,}")
     else:
         confidence = f"{result['confidence']:.1f}" if result["confidence"] is not None else "-"
-        lines.append(f"pairs        {result['pairs']} in {result['seconds']:.1f} s, confidence {confidence}")
+        lanes = f" over {result['lanes']} lanes" if result.get("lanes") else ""
+        lines.append(f"pairs        {result['pairs']}{lanes} in {result['seconds']:.1f} s, confidence {confidence}")
         if result["baseline_s"] is not None:
             lines.append(f"per run      baseline {result['baseline_s']:.4f} s  candidate {result['candidate_s']:.4f} s (CPU)")
     lines.append(f"min effect   {result['min_effect']:.1%}  scenario {result['scenario']} (seed {result['seed']})")

@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from simopt.measure.stats import ALPHA, Decision, decide, look_fractions
+from simopt.measure.stats import ALPHA, Decision, decide, look_alpha, look_fractions
 
 NextPair = Callable[[], "tuple[float, float] | None"]  # (baseline, candidate) times, or None: not a pair
 Progress = Callable[[float, int], None]  # (elapsed seconds, pairs so far)
@@ -28,23 +28,26 @@ def run_sequential(
     started: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     judge: Judge | None = None,
-    fractions: Sequence[float] | None = None,
+    looks: Sequence[tuple[float, float]] | None = None,
 ) -> tuple[Decision, list[float]]:
     """Measure pairs until a look gives a verdict or the budget is spent; return it and the log ratios.
 
     Looks happen at fixed fractions of the budget, counted from `started` (default: now); when
-    several are due at once they count as one, which only lowers the error rate spent; ALPHA is
-    split evenly across the looks. `judge` (default: the pooled sign-test `decide`) turns the
-    evidence into a decision at each look. A `faster` or `slower` verdict stands only if
+    several are due at once they count as one, which only lowers the error rate spent. `looks`
+    gives (fraction of the budget, error rate spent) per look, default: ALPHA split evenly across
+    look_fractions(). `judge` (default: the pooled sign-test `decide`) turns the evidence into a
+    decision at each look. A `faster` or `slower` verdict stands only if
     `confirm(verdict)` agrees; otherwise measuring goes on, and at the budget the verdict is
     `inconclusive`.
     """
     if max_seconds <= 0 or min_effect <= 0:
         raise ValueError(f"max_seconds(={max_seconds}) and min_effect(={min_effect}) must be > 0")
     start = clock() if started is None else started
-    fractions = list(look_fractions() if fractions is None else fractions)
-    looks_at = [fraction * max_seconds for fraction in fractions]
-    alpha = ALPHA / len(fractions)
+    if looks is None:
+        looks = [(fraction, look_alpha()) for fraction in look_fractions()]
+    if sum(alpha for _, alpha in looks) > ALPHA + 1e-12:
+        raise ValueError(f"the looks spend more than alpha(={ALPHA})")
+    looks_at = [(fraction * max_seconds, alpha) for fraction, alpha in looks]
     if judge is None:
         def judge(values: list, look: float, final: bool) -> Decision:
             return decide(values, min_effect=min_effect, alpha=look, final=final)
@@ -57,12 +60,12 @@ def run_sequential(
         elapsed = clock() - start
         if progress is not None:
             progress(elapsed, len(ratios))
-        if elapsed < looks_at[0]:
+        if elapsed < looks_at[0][0]:
             continue
-        while len(looks_at) > 1 and elapsed >= looks_at[1]:
+        while len(looks_at) > 1 and elapsed >= looks_at[1][0]:
             looks_at.pop(0)
         final = len(looks_at) == 1
-        decision = judge(ratios, alpha, final)
+        decision = judge(ratios, looks_at[0][1], final)
         if decision.verdict in ("faster", "slower") and confirm is not None and not confirm(decision.verdict):
             decision = replace(decision, verdict="inconclusive" if final else None)
         if decision.verdict is not None:
