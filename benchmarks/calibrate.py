@@ -1,7 +1,7 @@
 """Calibrate the bench decision on this machine: false verdicts, detection rates, decision time.
 
     python3 benchmarks/calibrate.py [--scenario fattree] [--aa 20] [--hook 5] [--changes 10]
-                                    [--large-changes 5] [--size-pairs 20] [--max-seconds 60]
+                                    [--large-changes 5] [--size-pairs 40] [--max-seconds 60]
                                     [--out calibration.jsonl]
 
 Cases, each a fresh copy of the current netsim (so edits to the checkout cannot leak in):
@@ -83,9 +83,10 @@ def size_check(base_engine, slowed_engine, instance: dict, pairs: int) -> float:
 def extra_work_copy(base: Path, scratch: Path, instance: dict, effect: float, pairs: int) -> tuple[Path, float]:
     """A copy of the engine slower by about `effect`: extra loop iterations after every event.
 
-    A first guess comes from in-process medians of the CPU time per event and per loop iteration;
-    a size check of that copy rescales it, and a second size check of the final copy gives the
-    size it really has. Returns the copy and that measured ratio.
+    The count comes from in-process medians of the CPU time per event and per loop iteration
+    (one iteration is about 0.6% of an event on fattree, so sizes come in steps of that); a size
+    check of `pairs` run pairs then measures the size the copy really has. Returns the copy and
+    that measured ratio.
     """
     engine = load_engine(base, name="calibration_base")
     events = engine.simulate(instance)["events"]
@@ -97,15 +98,9 @@ def extra_work_copy(base: Path, scratch: Path, instance: dict, effect: float, pa
 
     per_iteration = median_cpu(loop, 5) / 1_000_000
     iterations = max(1, round(effect * per_event / per_iteration))
-    guess = copy_engine(base, scratch / f"guess-{effect:g}", EXTRA_WORK.format(iterations=iterations))
-    checked = size_check(engine, load_engine(guess, name=f"calibration_guess_{effect:g}".replace(".", "_")),
-                         instance, pairs)
-    if checked > 1:
-        iterations = max(1, round(iterations * math.log1p(effect) / math.log(checked)))
-    final = copy_engine(base, scratch / f"extra-{effect:g}", EXTRA_WORK.format(iterations=iterations))
-    measured = size_check(engine, load_engine(final, name=f"calibration_extra_{effect:g}".replace(".", "_")),
-                          instance, 2 * pairs)
-    return final, measured
+    slowed = copy_engine(base, scratch / f"extra-{effect:g}", EXTRA_WORK.format(iterations=iterations))
+    name = f"calibration_extra_{effect:g}".replace(".", "_")
+    return slowed, size_check(engine, load_engine(slowed, name=name), instance, pairs)
 
 
 def main() -> int:
@@ -115,7 +110,7 @@ def main() -> int:
     parser.add_argument("--hook", type=int, default=5, help="injected sys.setprofile decisions")
     parser.add_argument("--changes", type=int, default=10, help="decisions per direction of the 2%% change")
     parser.add_argument("--large-changes", type=int, default=5, help="decisions per direction of the 5%% change")
-    parser.add_argument("--size-pairs", type=int, default=20, help="in-process run pairs of each size check")
+    parser.add_argument("--size-pairs", type=int, default=40, help="in-process run pairs of each size check")
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--min-effect", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=Path("calibration.jsonl"))
@@ -134,7 +129,7 @@ def main() -> int:
             print(f"extra work for {effect:.0%}: size check measured ratio {measured:.4f}", file=sys.stderr)
             with open(args.out, "a", encoding="utf-8") as out:
                 out.write(json.dumps({"case": f"size check {effect:.0%}", "ratio": measured,
-                                      "pairs": 2 * args.size_pairs}) + "\n")
+                                      "pairs": args.size_pairs}) + "\n")
             cases.append((f"+{effect:.0%} slower", base, slowed, count, ("slower",)))
             cases.append((f"-{effect:.0%} faster", slowed, base, count, ("faster",)))
         results: dict[str, list[dict]] = {name: [] for name, *_ in cases}
