@@ -90,8 +90,8 @@ def _table(summary: dict):
     from rich.table import Table
 
     table = Table(title=f"simopt run: {summary['scenario']}", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value", justify="right", overflow="fold")
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
     topology, packets = summary["topology"], summary["packets"]
     rows = [
         ("scenario", summary["scenario"]),
