@@ -257,7 +257,7 @@ def _guard_stop(guards: dict[str, Any]) -> _Stop:
 
 def metric_summary(result: dict[str, Any]) -> dict[str, Any]:
     """The bench fields a history record keeps."""
-    keys = ("verdict", "ratio", "ci", "pairs", "confidence", "baseline_s", "candidate_s")
+    keys = ("verdict", "ratio", "ci", "pairs", "lanes", "confidence", "baseline_s", "candidate_s")
     return {key: result.get(key) for key in keys}
 
 
