@@ -1,28 +1,13 @@
 """simopt compare on recorded fixture sessions: numbers computed by hand, the chart is a real PNG."""
 
-import io
 import json
-import struct
 from pathlib import Path
 
 import pytest
 
-from simopt.cli import Env, main
+from cli_helpers import run_cli, png_size
 
 FIXTURES = Path(__file__).parent / "fixtures" / "histories"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), Env(stdout=out, stderr=err))
-    return code, out.getvalue(), err.getvalue()
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
 
 
 @pytest.fixture(autouse=True)

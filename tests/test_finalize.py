@@ -1,13 +1,12 @@
 """simopt finalize on a throwaway git repository: one squashed commit, the user's checkout untouched."""
 
-import io
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from simopt.cli import Env, main
 from simopt.history import append_record
+from cli_helpers import run_cli
 
 
 def git(repo: Path, *args: str) -> str:
@@ -21,12 +20,6 @@ def commit_file(repo: Path, name: str, content: str, message: str) -> str:
     git(repo, "add", name)
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD")
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), Env(stdout=out, stderr=err))
-    return code, out.getvalue(), err.getvalue()
 
 
 def experiment(n, status, *, parent, commit=None, ratio=None, ci=None, description=""):

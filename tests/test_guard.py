@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import textwrap
 from pathlib import Path
@@ -10,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import simopt.guard
-from simopt.cli import Env, main
 from simopt.errors import UserError
 from simopt.guard import run_guards
+from cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,12 +78,6 @@ def test_a_broken_target_fails_every_guard_that_loads_it(tmp_path):
 def test_target_must_hold_an_engine(tmp_path, bad):
     with pytest.raises(UserError, match="target"):
         run_guards(tmp_path / bad)
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), Env(stdout=out, stderr=err))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_cli_usage_errors_exit_2(tmp_path):

@@ -1,15 +1,14 @@
 """history.jsonl: durable appends and a reader that survives torn and corrupt lines."""
 
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from simopt.cli import Env, main
 from simopt.errors import UserError
 from simopt.history import append_record, read_history
 from simopt.results.summary import cumulative_speedup
+from cli_helpers import run_cli
 
 SESSION = {"type": "session", "tag": "t1", "base_commit": "a" * 40, "branch": "simopt/t1"}
 
@@ -121,12 +120,6 @@ def test_missing_history_is_a_user_error(tmp_path: Path):
 # --- simopt history TAG -------------------------------------------------------------------------
 
 FIXTURES = Path(__file__).parent / "fixtures" / "histories"
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), Env(stdout=out, stderr=err))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(autouse=True)

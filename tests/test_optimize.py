@@ -1,6 +1,5 @@
 """`simopt optimize` and `simopt init` from the command line, on the tiny non-netsim fixture repo."""
 
-import io
 import json
 import os
 import shutil
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from simopt.cli import Env, main
+from cli_helpers import run_cli as cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tinyrepo"
 
@@ -34,12 +33,6 @@ def tinyrepo(tmp_path) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "tiny target")
     return repo
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), Env(stdout=out, stderr=err))
-    return code, out.getvalue(), err.getvalue()
 
 
 def user_state(repo: Path) -> tuple[str, list[str]]:

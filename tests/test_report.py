@@ -1,30 +1,16 @@
 """simopt report on recorded fixture sessions: report.md, valid PNG plots, self-contained HTML."""
 
-import io
 import re
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from simopt.cli import Env, main
 from simopt.history import append_record
+from cli_helpers import run_cli, png_size
 
 FIXTURES = Path(__file__).parent / "fixtures" / "histories"
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), Env(stdout=out, stderr=err))
-    return code, out.getvalue(), err.getvalue()
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
 @pytest.fixture

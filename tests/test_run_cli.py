@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -10,9 +9,9 @@ import textwrap
 
 import pytest
 
-from simopt.cli import Env, main
 from simopt.engine import load_engine
 from simopt.scenario import build_instance, default_repo, load_scenario
+from cli_helpers import run_cli
 
 TINY = """
 seed = 4
@@ -26,12 +25,6 @@ buffer_bytes = 3_000
 pattern = "incast"
 bytes = 30_000
 """
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    env = Env(stdout=io.StringIO(), stderr=io.StringIO())
-    code = main(list(argv), env)
-    return code, env.stdout.getvalue(), env.stderr.getvalue()
 
 
 @pytest.fixture
