@@ -35,6 +35,7 @@ class Worker:
         engine: str = DEFAULT_ENGINE,
         timeout_s: float = 60.0,
         role: str = "worker",
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.root = Path(root)
         self.role = role
@@ -47,13 +48,14 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             cwd=self.root,
-            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            env={**os.environ, **(environment or {}), "PYTHONHASHSEED": str(hash_seed)},
             text=True,
             encoding="utf-8",
         )
         if cpu is not None:
             os.sched_setaffinity(self._process.pid, {cpu})
-        self._expect(self._read())
+        ready = self._expect(self._read())
+        self.randomized: bool = ready.get("randomized", True)  # laid out with ASLR
 
     def pin(self, cpu: int) -> None:
         """Move the worker process to one CPU."""

@@ -24,6 +24,7 @@ from typing import Iterator
 
 from simopt.engine import DEFAULT_ENGINE
 from simopt.errors import UserError
+from simopt.measure import layout
 from simopt.measure.client import Worker, WorkerCrash
 from simopt.measure.sequential import Progress, run_sequential
 from simopt.measure.stats import ALPHA, Decision, decide_lanes, look_alpha, median, median_interval
@@ -36,6 +37,7 @@ WARMUP_RUNS = 1  # whole runs of each lane before it is measured: a fresh proces
 TARGET_STEP_S = 0.015  # slices sized for 10-20 ms of work
 MIN_UNIT_S = 0.001  # a step this short on both sides times the protocol, not the engine
 PROFILE_STEPS = 4000  # resolution of the probe run that places the slice boundaries
+MAX_PADDING = 4096  # environment padding of a lane, in bytes: moves the stack anywhere within a page
 
 
 class Stopped(Exception):
@@ -176,8 +178,13 @@ def compare_versions(
     min_effect: float = 0.01,
     progress: Progress | None = None,
     engine: str = DEFAULT_ENGINE,
+    fixed_layout: bool = True,
 ) -> dict:
-    """Decide whether the candidate's engine runs `instance` faster than the baseline's."""
+    """Decide whether the candidate's engine runs `instance` faster than the baseline's.
+
+    `fixed_layout`: both workers of a lane run without ASLR (simopt.measure.layout), so the two
+    versions share one placement of the interpreter; False leaves every worker's layout random.
+    """
     started = time.monotonic()
     seed = random.randrange(2**32)
     rng = random.Random(seed)
@@ -185,6 +192,8 @@ def compare_versions(
     wall_ratios: list[float] = []
     lanes: list[Lane] = []  # every lane measured so far, the active one last
     lane_medians: list[float] = []  # of retired lanes only: each covers the same amount of work
+    lane_ends: list[float] = []  # seconds from the start at which each of them retired
+    layouts: set[str] = set()  # "fixed" / "randomized": how the workers were laid out
     stopping = threading.Event()
     report = {
         "version": 1,
@@ -204,21 +213,25 @@ def compare_versions(
         executor = ThreadPoolExecutor(max_workers=1)
         pending: Future | None = None  # the next lane, warming up
 
-        def start(root, role: str, hash_seed: int, cpu: int | None) -> Worker:
+        def start(root, role: str, hash_seed: int, cpu: int | None, padding: int) -> Worker:
             if stopping.is_set():
                 raise Stopped
-            worker = Worker(Path(root), cpu=cpu, hash_seed=hash_seed, engine=engine, timeout_s=timeout_s, role=role)
+            environment = layout.lane_environment(padding) if fixed_layout else None
+            worker = Worker(Path(root), cpu=cpu, hash_seed=hash_seed, engine=engine, timeout_s=timeout_s, role=role,
+                            environment=environment)
             stack.callback(worker.close)
+            layouts.add("randomized" if worker.randomized else "fixed")
             worker.request(op="load", path=str(instance_path))
             return worker
 
-        def prepare_lane(boundaries: list[int], hash_seed: int, lane_rng: random.Random) -> Lane:
+        def prepare_lane(boundaries: list[int], hash_seed: int, padding: int, lane_rng: random.Random) -> Lane:
             # cpu None: the workers inherit the orchestrator's CPUs, off the one being timed.
             cpu = None if spare_cpu else worker_cpu
-            # One hash seed per lane, shared by its two workers: string hashing (dict layouts)
-            # is then paired away within a lane and still varies across lanes.
-            baseline = start(baseline_root, "baseline", hash_seed, cpu)
-            lane = Lane(baseline, start(candidate_root, "candidate", hash_seed, cpu), boundaries, lane_rng)
+            # One hash seed and one stack padding per lane, shared by its two workers: string
+            # hashing (dict layouts) and stack alignment are then paired away within a lane and
+            # still vary across lanes.
+            baseline = start(baseline_root, "baseline", hash_seed, cpu, padding)
+            lane = Lane(baseline, start(candidate_root, "candidate", hash_seed, cpu, padding), boundaries, lane_rng)
             while lane.completed < WARMUP_RUNS:
                 if stopping.is_set():
                     raise Stopped
@@ -226,7 +239,8 @@ def compare_versions(
             return lane
 
         def order_lane(boundaries: list[int]) -> Future:
-            future = executor.submit(prepare_lane, boundaries, rng.randrange(2**32), random.Random(rng.randrange(2**32)))
+            future = executor.submit(prepare_lane, boundaries, rng.randrange(2**32), rng.randrange(MAX_PADDING),
+                                     random.Random(rng.randrange(2**32)))
             if not spare_cpu:
                 wait([future])  # one CPU: a warm-up beside the timed steps would disturb them
             return future
@@ -237,6 +251,7 @@ def compare_versions(
                 if lanes:
                     lanes[-1].close()
                     lane_medians.append(median(lanes[-1].ratios))
+                    lane_ends.append(time.monotonic() - started)
                 lane = pending.result()
                 lane.pin(worker_cpu)
                 lanes.append(lane)
@@ -258,7 +273,7 @@ def compare_versions(
         try:
             # The probe runs in a worker of its own: an extra run in one lane worker would make
             # that side's process history differ from its partner's.
-            probe = start(baseline_root, "baseline", rng.randrange(2**32), worker_cpu)
+            probe = start(baseline_root, "baseline", rng.randrange(2**32), worker_cpu, rng.randrange(MAX_PADDING))
             boundaries = slice_boundaries(probe.request(op="profile", steps=PROFILE_STEPS)["marks"], instance["horizon_ns"])
             probe.close()
             pending = order_lane(boundaries)
@@ -269,10 +284,10 @@ def compare_versions(
         except WorkerCrash as crash:
             if crash.role == "baseline":
                 raise UserError(f"the baseline crashed: {crash.message.splitlines()[-1]}") from crash
-            return {**report, **_empty(lanes), "verdict": "crash", "error": crash.message,
+            return {**report, "layout": layout_label(layouts), **_empty(lanes), "verdict": "crash", "error": crash.message,
                     "seconds": time.monotonic() - started}
         except DifferentOutput as different:
-            return {**report, **_empty(lanes), "verdict": "different-output",
+            return {**report, "layout": layout_label(layouts), **_empty(lanes), "verdict": "different-output",
                     "digest_baseline": different.baseline, "digest_candidate": different.candidate,
                     "seconds": time.monotonic() - started}
         finally:
@@ -280,6 +295,7 @@ def compare_versions(
             executor.shutdown(wait=True, cancel_futures=True)
     return {
         **report,
+        "layout": layout_label(layouts),
         **_costs(lanes),
         "verdict": decision.verdict,
         "ratio": math.exp(decision.median) if decision.median is not None else None,
@@ -290,8 +306,14 @@ def compare_versions(
         "pair_ratio": math.exp(median(ratios)) if ratios else None,
         "wall_ratio": math.exp(median(wall_ratios)) if wall_ratios else None,
         "lane_ratios": [math.exp(value) for value in lane_medians],
+        "lane_ends": lane_ends,
         "seconds": time.monotonic() - started,
     }
+
+
+def layout_label(layouts: set[str]) -> str | None:
+    """How the workers were laid out: "fixed", "randomized", "mixed", or None when none started."""
+    return ("mixed" if len(layouts) > 1 else next(iter(layouts))) if layouts else None
 
 
 def wall_clock_disagrees(wall_ratios: list[float]) -> bool:

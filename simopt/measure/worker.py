@@ -1,7 +1,9 @@
 """A timing worker: one persistent process per version, driven by JSON lines on stdin/stdout.
 
 Run as `python -P -m simopt.measure.worker ROOT [--engine DIR]`. It loads the engine of the
-version at ROOT, answers `{"ready": true}` (or `{"error": ...}`), then one reply line per request:
+version at ROOT (first re-executing itself without ASLR when SIMOPT_FIXED_LAYOUT=1 asks for it:
+simopt.measure.layout), answers `{"ready": true, "randomized": bool}` (or `{"error": ...}`), then
+one reply line per request:
 
     {"op": "load", "path": P}        read the instance JSON at P (untimed)
     {"op": "build"}                  time Simulation(instance) on a fresh copy of the instance
@@ -28,6 +30,7 @@ import traceback
 from typing import Any, Callable
 
 from simopt.engine import DEFAULT_ENGINE, load_engine
+from simopt.measure import layout
 
 TRACEBACK_LINES = 12
 
@@ -105,6 +108,7 @@ def serve(engine, requests, reply: Callable[[dict], None]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Load a version's engine and serve timing requests on stdin/stdout."""
+    layout.fix_layout()
     parser = argparse.ArgumentParser(description="simopt timing worker")
     parser.add_argument("root")
     parser.add_argument("--engine", default=DEFAULT_ENGINE)
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         reply({"error": traceback_tail()})
         return 1
     gc.freeze()  # the engine's modules never die: keep them out of every gc.collect() between steps
-    reply({"ready": True, "pid": os.getpid()})
+    reply({"ready": True, "pid": os.getpid(), "randomized": layout.randomized()})
     serve(engine, sys.stdin, reply)
     return 0
 
