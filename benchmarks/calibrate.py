@@ -1,51 +1,69 @@
 """Calibrate the bench decision on this machine: false verdicts, detection rates, decision time.
 
-    python3 benchmarks/calibrate.py [--scenario fattree] [--aa 20] [--hook 5] [--changes 10]
-                                    [--large-changes 5] [--size-pairs 40] [--max-seconds 60]
-                                    [--out calibration.jsonl]
+    python3 benchmarks/calibrate.py [--scenario fattree] [--aa 20] [--null 10] [--hook 3]
+                                    [--changes 5] [--large-changes 2] [--max-seconds 60]
+                                    [--random-layout] [--out calibration.jsonl]
 
-Cases, each a fresh copy of the current netsim (so edits to the checkout cannot leak in):
+Cases, each on fresh copies of the current netsim (edits to the checkout cannot leak in):
   A/A       the engine against an identical copy: any faster/slower verdict is a false one;
+  null      the candidate's heap is laid out differently (a random number of objects kept alive
+            from import on, so every later allocation lands elsewhere) but it does the same work:
+            a change of layout only, which must not be called faster or slower either;
   hook      the candidate installs a no-op sys.setprofile hook: must be `slower` every time;
-  +2%/-2%,  +5%/-5%: the candidate (or, for -, the baseline) burns a calibrated amount of extra
-            work per event processed, its size measured on its own (in-process alternating whole
-            runs, a size check) before the decisions start.
-Cases run round-robin so a busy period on the shared machine does not hit one case only.
-Prints a Markdown table; every decision is appended as one JSON line to --out.
+  +2%/-2%,  +5%/-5%: one version is *exactly* that much slower: every Simulation call (build,
+            run, result) measures its own CPU time and then spins until it has used 1.02 (1.05)
+            times as much; for the "faster" cases the baseline is the stretched one, by 1/0.98
+            (1/0.95), so the candidate's true ratio is 0.98 (0.95). The stretched copy also
+            carries a random layout shift as in `null`, so its layout luck is that of a real
+            code change, not that of an identical copy.
+Every decision gets fresh copies (a fresh layout shift). Cases run round-robin so a busy period on
+the shared machine does not hit one case only. Prints a Markdown table; every decision is
+appended as one JSON line to --out.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from simopt.engine import load_engine
 from simopt.measure import compare_versions
 from simopt.scenario import build_instance, default_repo, load_scenario
 
 HOOK = "\nimport sys as _sys\n_sys.setprofile(lambda *args: None)\n"
-EXTRA_WORK = """
-_EXTRA_PER_EVENT = {iterations}
-_plain_run = Simulation.run
+LAYOUT_SHIFT = "\n_LAYOUT_SHIFT = [[None] * (i % 13) for i in range({objects})]\n"
+STRETCH = """
+import time as _stretch_time
+
+_STRETCH = {factor!r}
+_stretch_depth = [0]
 
 
-def _run_with_extra_work(self, until_ns):
-    before = self.events
-    _plain_run(self, until_ns)
-    for _ in range((self.events - before) * _EXTRA_PER_EVENT):
-        pass
+def _stretched(method):
+    def stretched(*args, **kwargs):
+        _stretch_depth[0] += 1
+        started = _stretch_time.process_time()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _stretch_depth[0] -= 1
+            if not _stretch_depth[0]:  # result() calls run(): stretch the outermost call only
+                until = started + (_stretch_time.process_time() - started) * _STRETCH
+                while _stretch_time.process_time() < until:
+                    pass
+    return stretched
 
 
-Simulation.run = _run_with_extra_work
+Simulation.__init__ = _stretched(Simulation.__init__)
+Simulation.run = _stretched(Simulation.run)
+Simulation.result = _stretched(Simulation.result)
 """
+MAX_SHIFT_OBJECTS = 5000
 
 
 def copy_engine(source: Path, destination: Path, append: str = "") -> Path:
@@ -57,88 +75,69 @@ def copy_engine(source: Path, destination: Path, append: str = "") -> Path:
     return destination
 
 
-def median_cpu(action, repeats: int) -> float:
-    """Median CPU seconds of `repeats` calls of `action`."""
-    times = []
-    for _ in range(repeats):
-        started = time.process_time()
-        action()
-        times.append(time.process_time() - started)
-    return statistics.median(times)
+def layout_shift(rng: random.Random) -> str:
+    """Source that keeps a random number of small lists alive from import on."""
+    return LAYOUT_SHIFT.format(objects=rng.randrange(1, MAX_SHIFT_OBJECTS))
 
 
-def size_check(base_engine, slowed_engine, instance: dict, pairs: int) -> float:
-    """The slowdown of `slowed_engine` measured on its own: in-process whole runs, alternating in
-    random order, median of the per-pair CPU time ratios."""
-    rng = random.Random(0)
-    ratios = []
-    for _ in range(pairs):
-        times = {}
-        for engine in rng.sample([base_engine, slowed_engine], 2):
-            times[engine] = median_cpu(lambda: engine.simulate(instance), 1)
-        ratios.append(math.log(times[slowed_engine] / times[base_engine]))
-    return math.exp(statistics.median(ratios))
+def stretch(ratio: float) -> str:
+    """Source that makes every Simulation call use exactly `ratio` times its CPU time."""
+    return STRETCH.format(factor=ratio)
 
 
-def extra_work_copy(base: Path, scratch: Path, instance: dict, effect: float, pairs: int) -> tuple[Path, float]:
-    """A copy of the engine slower by about `effect`: extra loop iterations after every event.
+def case_versions(name: str, base: Path, scratch: Path, rng: random.Random) -> tuple[Path, Path]:
+    """(baseline, candidate) roots for one decision of case `name`."""
+    if name == "A/A":
+        return base, copy_engine(base, scratch / "same")
+    if name == "null":
+        return base, copy_engine(base, scratch / "null", layout_shift(rng))
+    if name == "hook":
+        return base, copy_engine(base, scratch / "hook", HOOK)
+    sign, percent = name[0], int(name[1:].split("%")[0])
+    effect = percent / 100
+    if sign == "+":
+        return base, copy_engine(base, scratch / "stretched", layout_shift(rng) + stretch(1 + effect))
+    return copy_engine(base, scratch / "stretched", layout_shift(rng) + stretch(1 / (1 - effect))), base
 
-    The count comes from in-process medians of the CPU time per event and per loop iteration
-    (one iteration is about 0.6% of an event on fattree, so sizes come in steps of that); a size
-    check of `pairs` run pairs then measures the size the copy really has. Returns the copy and
-    that measured ratio.
-    """
-    engine = load_engine(base, name="calibration_base")
-    events = engine.simulate(instance)["events"]
-    per_event = median_cpu(lambda: engine.simulate(instance), 5) / events
 
-    def loop() -> None:
-        for _ in range(1_000_000):
-            pass
-
-    per_iteration = median_cpu(loop, 5) / 1_000_000
-    iterations = max(1, round(effect * per_event / per_iteration))
-    slowed = copy_engine(base, scratch / f"extra-{effect:g}", EXTRA_WORK.format(iterations=iterations))
-    name = f"calibration_extra_{effect:g}".replace(".", "_")
-    return slowed, size_check(engine, load_engine(slowed, name=name), instance, pairs)
+EXPECTED = {"A/A": ("same", "inconclusive"), "null": ("same", "inconclusive"), "hook": ("slower",),
+            "+2% slower": ("slower",), "-2% faster": ("faster",), "+5% slower": ("slower",), "-5% faster": ("faster",)}
+TRUE_RATIO = {"A/A": 1.0, "null": 1.0, "+2% slower": 1.02, "-2% faster": 0.98, "+5% slower": 1.05, "-5% faster": 0.95}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="fattree")
     parser.add_argument("--aa", type=int, default=20, help="A/A decisions")
-    parser.add_argument("--hook", type=int, default=5, help="injected sys.setprofile decisions")
-    parser.add_argument("--changes", type=int, default=10, help="decisions per direction of the 2%% change")
-    parser.add_argument("--large-changes", type=int, default=5, help="decisions per direction of the 5%% change")
-    parser.add_argument("--size-pairs", type=int, default=40, help="in-process run pairs of each size check")
+    parser.add_argument("--null", type=int, default=10, help="layout-only change decisions")
+    parser.add_argument("--hook", type=int, default=3, help="injected sys.setprofile decisions")
+    parser.add_argument("--changes", type=int, default=5, help="decisions per direction of the 2%% change")
+    parser.add_argument("--large-changes", type=int, default=2, help="decisions per direction of the 5%% change")
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--min-effect", type=float, default=0.01)
+    parser.add_argument("--random-layout", action="store_true",
+                        help="leave every worker's layout random (ASLR), as before fixed layouts")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the layout shifts (default: random)")
     parser.add_argument("--out", type=Path, default=Path("calibration.jsonl"))
     args = parser.parse_args()
 
+    counts = {"A/A": args.aa, "null": args.null, "hook": args.hook,
+              "+2% slower": args.changes, "-2% faster": args.changes,
+              "+5% slower": args.large_changes, "-5% faster": args.large_changes}
+    cases = [name for name, count in counts.items() if count]
+    rng = random.Random(args.seed)
     instance = build_instance(load_scenario(args.scenario))
+    results: dict[str, list[dict]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory(prefix="simopt-calibrate-") as scratch_dir:
-        scratch = Path(scratch_dir)
-        base = copy_engine(default_repo(), scratch / "base")
-        cases = [("A/A", base, copy_engine(base, scratch / "same"), args.aa, ("same", "inconclusive")),
-                 ("hook", base, copy_engine(base, scratch / "hook", HOOK), args.hook, ("slower",))]
-        for effect, count in ((0.02, args.changes), (0.05, args.large_changes)):
-            if not count:
-                continue
-            slowed, measured = extra_work_copy(base, scratch, instance, effect, args.size_pairs)
-            print(f"extra work for {effect:.0%}: size check measured ratio {measured:.4f}", file=sys.stderr)
-            with open(args.out, "a", encoding="utf-8") as out:
-                out.write(json.dumps({"case": f"size check {effect:.0%}", "ratio": measured,
-                                      "pairs": args.size_pairs}) + "\n")
-            cases.append((f"+{effect:.0%} slower", base, slowed, count, ("slower",)))
-            cases.append((f"-{effect:.0%} faster", slowed, base, count, ("faster",)))
-        results: dict[str, list[dict]] = {name: [] for name, *_ in cases}
-        for round_index in range(max(count for *_, count, _ in cases)):
-            for name, baseline, candidate, count, _ in cases:
-                if round_index >= count:
+        base = copy_engine(default_repo(), Path(scratch_dir) / "base")
+        for round_index in range(max(counts.values())):
+            for name in cases:
+                if round_index >= counts[name]:
                     continue
-                result = compare_versions(baseline, candidate, instance, max_seconds=args.max_seconds,
-                                          min_effect=args.min_effect)
+                with tempfile.TemporaryDirectory(dir=scratch_dir) as decision_dir:
+                    baseline, candidate = case_versions(name, base, Path(decision_dir), rng)
+                    result = compare_versions(baseline, candidate, instance, max_seconds=args.max_seconds,
+                                              min_effect=args.min_effect, fixed_layout=not args.random_layout)
                 results[name].append(result)
                 with open(args.out, "a", encoding="utf-8") as out:
                     out.write(json.dumps({"case": name, **result}) + "\n")
@@ -149,25 +148,28 @@ def main() -> int:
     return 0
 
 
-def table(cases: list, results: dict[str, list[dict]], args: argparse.Namespace) -> str:
+def table(cases: list[str], results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     """The calibration table in Markdown."""
-    lines = [f"scenario {args.scenario}, max {args.max_seconds:g} s, min effect {args.min_effect:.0%}", "",
-             "| case | runs | faster | slower | same | inconclusive | other | expected | median ratio | median lanes | median s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, _, _, _, expected in cases:
+    layout = "random (ASLR)" if args.random_layout else "fixed per lane"
+    lines = [f"scenario {args.scenario}, max {args.max_seconds:g} s, min effect {args.min_effect:.0%}, layout {layout}", "",
+             "| case | true ratio | runs | faster | slower | same | inconclusive | other | expected | median ratio "
+             "| median lanes | median s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in cases:
         runs = results[name]
         if not runs:
             continue
         verdicts = [run["verdict"] for run in runs]
         counts = [verdicts.count(verdict) for verdict in ("faster", "slower", "same", "inconclusive")]
         other = len(verdicts) - sum(counts)
-        hits = sum(verdict in expected for verdict in verdicts)
+        hits = sum(verdict in EXPECTED[name] for verdict in verdicts)
         ratios = [run["ratio"] for run in runs if run["ratio"]]
         ratio = f"{statistics.median(ratios):.4f}" if ratios else "-"
         seconds = statistics.median(run["seconds"] for run in runs)
         lanes = statistics.median(run.get("lanes", 0) for run in runs)
-        lines.append(f"| {name} | {len(runs)} | {' | '.join(map(str, counts))} | {other} | {hits}/{len(runs)} "
-                     f"{'/'.join(expected)} | {ratio} | {lanes:g} | {seconds:.1f} |")
+        true = f"{TRUE_RATIO[name]:.2f}" if name in TRUE_RATIO else "-"
+        lines.append(f"| {name} | {true} | {len(runs)} | {' | '.join(map(str, counts))} | {other} | {hits}/{len(runs)} "
+                     f"{'/'.join(EXPECTED[name])} | {ratio} | {lanes:g} | {seconds:.1f} |")
     return "\n".join(lines)
 
 
