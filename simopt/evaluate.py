@@ -131,9 +131,10 @@ class ScenarioEvaluator:
         """Paired timing of `candidate` against `baseline` on the benchmark instance."""
         from simopt.measure import compare_versions
 
+        # The loop keeps only `faster`: a candidate whose interval already rules that out stops early.
         return compare_versions(
             baseline, candidate, self.instance, max_seconds=max_seconds, min_effect=min_effect, progress=progress,
-            engine=self.target.engine,
+            engine=self.target.engine, stop_when_not_faster=True,
         )
 
     def _run(self, root: Path, scenario, timeout_s: float, what: str) -> dict[str, Any]:

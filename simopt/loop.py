@@ -276,6 +276,9 @@ def _discard_hint(metric: dict[str, Any], min_effect: float) -> str:
         return f"this made it {ratio - 1:.1%} slower: abandon this direction"
     if metric["verdict"] == "same":
         return "no measurable effect: this code is not where the time goes; profile the benchmark first"
+    if metric["verdict"] == "not-faster":
+        return (f"stopped early: the interval already ruled out a {min_effect:.1%} speedup; "
+                "this code is not where the time goes, or the change is too small: profile the benchmark first")
     return (f"any effect is below the {min_effect:.1%} minimum or hidden by noise: "
             "aim for a larger change in the hot path")
 

@@ -82,6 +82,9 @@ class MarkerEvaluator:
         if "INTERRUPT" in code:
             raise KeyboardInterrupt
         progress(0.5, 40)
+        if "NOGAIN" in code:
+            return {"verdict": "not-faster", "ratio": 1.002, "ci": [0.992, 1.012], "pairs": 300, "confidence": 0.4,
+                    "baseline_s": 1.0, "candidate_s": 1.0}
         if "FAST" in code:
             return {"verdict": "faster", "ratio": 0.8, "ci": [0.78, 0.82], "pairs": 80, "confidence": 5.0,
                     "baseline_s": 1.0, "candidate_s": 0.8}
@@ -138,6 +141,7 @@ def test_keep_commits_and_records_the_measurement(session):
     [
         ("SLOW", "discard", "verdict slower, ratio 1.100 (interval 1.080..1.120)", "10.0% slower"),
         ("SAME", "discard", "verdict same", "no measurable effect"),
+        ("NOGAIN", "discard", "verdict not-faster, ratio 1.002 (interval 0.9920..1.012)", "stopped early"),
         ("CRASH", "crash", "ZeroDivisionError", "ZeroDivisionError: division by zero"),
         ("HANG", "timeout", "time limit", "never ends"),
         ("DIFF", "different_output", "digest on tiny differs", "altered the simulation's outcome"),

@@ -129,3 +129,32 @@ def test_sequential_looks_at_the_given_fractions_spending_the_given_alphas():
     assert looks == [(10, 0.01, False), (20, 0.01, False), (40, 0.03, True)]
     with pytest.raises(ValueError, match="alpha"):
         run_sequential(lambda: (1.0, 1.0), max_seconds=4, min_effect=0.01, looks=((0.5, 0.04), (1.0, 0.04)))
+
+
+def test_a_look_ruling_out_the_minimum_speedup_stops_as_not_faster():
+    # +0.5% with a lane spread of 1%: neither same nor slower at a strict look, but surely not 1% faster
+    rng = random.Random(12)
+    medians = [rng.gauss(0.005, 0.01) for _ in range(12)]
+    plain = stats.decide_lanes(medians, pairs=1200, min_effect=0.01, alpha=EARLY_ALPHA)
+    assert plain.verdict is None
+    early = stats.decide_lanes(medians, pairs=1200, min_effect=0.01, alpha=EARLY_ALPHA, futility_alpha=0.05)
+    assert early.verdict == "not-faster"
+    assert early.ci[0] > -math.log1p(0.01)
+    final = stats.decide_lanes(medians, pairs=1200, min_effect=0.01, alpha=FINAL_ALPHA, final=True, futility_alpha=0.05)
+    assert final.verdict in ("same", "inconclusive")  # the last look answers the full question
+
+
+def test_a_look_without_error_rate_gives_no_verdict_but_may_stop_for_futility():
+    slower = [0.05 + 0.001 * index for index in range(10)]
+    assert stats.decide_lanes(slower, pairs=1000, min_effect=0.01, alpha=0.0).verdict is None
+    assert stats.decide_lanes(slower, pairs=1000, min_effect=0.01, alpha=0.0, futility_alpha=0.05).verdict == "not-faster"
+
+
+def test_the_early_stop_drops_no_true_two_percent_speedup_but_many_no_ops_in_simulated_lanes():
+    def stopped(effect: float) -> int:
+        rng = random.Random(13)
+        return sum(stats.decide_lanes(lane_medians(rng, 8, effect, offset=0.011), pairs=800, min_effect=0.01,
+                                      alpha=0.0, futility_alpha=0.05).verdict == "not-faster" for _ in range(200))
+
+    assert stopped(-0.02) <= 2
+    assert stopped(0.0) >= 40  # 62 of 200 with these seeds: eight lanes already rule out 1% for a third

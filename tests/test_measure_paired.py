@@ -146,3 +146,14 @@ def test_sequential_holds_a_verdict_the_confirmation_rejects():
     decision, _ = run_sequential(lambda: next(pairs), max_seconds=5, min_effect=0.01, clock=clock,
                                  confirm=lambda verdict: False)
     assert decision.verdict == "inconclusive"
+
+
+def test_the_optimize_loop_setting_looks_four_times_and_stops_a_slower_candidate_early(tmp_path):
+    from simopt.measure.paired import FUTILITY_LOOKS
+
+    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", work=360), INSTANCE,
+                              max_seconds=8, stop_when_not_faster=True)
+    assert result["looks"] == [list(look) for look in FUTILITY_LOOKS]
+    assert result["verdict"] in ("not-faster", "slower")
+    assert result["seconds"] < 8 * 0.75 + 1  # stopped at a look before the last one
+    assert len(result["lane_ends"]) == result["lanes"] == len(result["lane_errors"])

@@ -1,5 +1,6 @@
 import math
 import random
+import statistics
 
 import pytest
 
@@ -112,3 +113,13 @@ def test_looks_spend_alpha_evenly_and_end_at_the_budget():
     assert len(fractions) == stats.LOOKS and fractions[-1] == 1.0
     assert fractions == sorted(fractions)
     assert stats.look_alpha() * stats.LOOKS == pytest.approx(stats.ALPHA)
+
+
+def test_median_standard_error_matches_the_spread_of_medians():
+    rng = random.Random(11)
+    samples = [[rng.gauss(0.0, 0.1) for _ in range(101)] for _ in range(400)]
+    medians = [stats.median(sample) for sample in samples]
+    observed = statistics.stdev(medians)
+    estimated = statistics.median(stats.median_standard_error(sample) for sample in samples)
+    assert estimated == pytest.approx(math.sqrt(math.pi / 2) * 0.1 / math.sqrt(101), rel=0.1)
+    assert estimated == pytest.approx(observed, rel=0.15)

@@ -27,12 +27,17 @@ from simopt.errors import UserError
 from simopt.measure import layout
 from simopt.measure.client import Worker, WorkerCrash
 from simopt.measure.sequential import Progress, run_sequential
-from simopt.measure.stats import ALPHA, Decision, decide_lanes, look_alpha, median, median_interval
+from simopt.measure.stats import (ALPHA, Decision, decide_lanes, look_alpha, median, median_interval,
+                                  median_standard_error)
 
 LANE_SHARE = 1 / 24  # a lane retires at the end of a run once its timed CPU reaches this share of the budget
 # (fraction of the budget, error rate spent): a strict look at half time stops clear cases early,
 # the final look keeps most of alpha (Haybittle-Peto style); earlier looks would hold too few lanes.
 LANE_LOOKS = ((0.5, ALPHA / 10), (1.0, ALPHA * 9 / 10))
+# With stop_when_not_faster, looks at a quarter and three quarters may only stop a candidate whose
+# interval (at FUTILITY_ALPHA) already rules out the minimum speedup; they spend no error rate.
+FUTILITY_LOOKS = ((0.25, 0.0), (0.5, ALPHA / 10), (0.75, 0.0), (1.0, ALPHA * 9 / 10))
+FUTILITY_ALPHA = ALPHA
 WARMUP_RUNS = 1  # whole runs of each lane before it is measured: a fresh process's first run is slow
 TARGET_STEP_S = 0.015  # slices sized for 10-20 ms of work
 MIN_UNIT_S = 0.001  # a step this short on both sides times the protocol, not the engine
@@ -179,19 +184,25 @@ def compare_versions(
     progress: Progress | None = None,
     engine: str = DEFAULT_ENGINE,
     fixed_layout: bool = True,
+    stop_when_not_faster: bool = False,
 ) -> dict:
     """Decide whether the candidate's engine runs `instance` faster than the baseline's.
 
     `fixed_layout`: both workers of a lane run without ASLR (simopt.measure.layout), so the two
     versions share one placement of the interpreter; False leaves every worker's layout random.
+    `stop_when_not_faster`: for callers that keep only `faster` (the optimize loop): stop with
+    `not-faster` at the first look whose interval rules out the minimum speedup.
     """
     started = time.monotonic()
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     lane_seconds = LANE_SHARE * max_seconds
+    looks = FUTILITY_LOOKS if stop_when_not_faster else LANE_LOOKS
+    futility_alpha = FUTILITY_ALPHA if stop_when_not_faster else None
     wall_ratios: list[float] = []
     lanes: list[Lane] = []  # every lane measured so far, the active one last
     lane_medians: list[float] = []  # of retired lanes only: each covers the same amount of work
+    lane_errors: list[float] = []  # standard error of each of them, from its own pairs
     lane_ends: list[float] = []  # seconds from the start at which each of them retired
     layouts: set[str] = set()  # "fixed" / "randomized": how the workers were laid out
     stopping = threading.Event()
@@ -202,7 +213,7 @@ def compare_versions(
         "seed": seed,
         "lane_seconds": lane_seconds,
         "alpha": ALPHA,
-        "looks": [list(look) for look in LANE_LOOKS],
+        "looks": [list(look) for look in looks],
     }
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="simopt-bench-") as scratch:
         instance_path = Path(scratch) / "instance.json"
@@ -251,6 +262,7 @@ def compare_versions(
                 if lanes:
                     lanes[-1].close()
                     lane_medians.append(median(lanes[-1].ratios))
+                    lane_errors.append(median_standard_error(lanes[-1].ratios))
                     lane_ends.append(time.monotonic() - started)
                 lane = pending.result()
                 lane.pin(worker_cpu)
@@ -265,7 +277,8 @@ def compare_versions(
             return base["seconds"], cand["seconds"]
 
         def judge(ratios: list[float], alpha: float, final: bool) -> Decision:
-            return decide_lanes(lane_medians, pairs=len(ratios), min_effect=min_effect, alpha=alpha, final=final)
+            return decide_lanes(lane_medians, pairs=len(ratios), min_effect=min_effect, alpha=alpha, final=final,
+                                futility_alpha=futility_alpha)
 
         def confirm(verdict: str) -> bool:
             return verdict != "faster" or not wall_clock_disagrees(wall_ratios)
@@ -279,7 +292,7 @@ def compare_versions(
             pending = order_lane(boundaries)
             decision, ratios = run_sequential(
                 next_pair, max_seconds=max_seconds, min_effect=min_effect, progress=progress, confirm=confirm,
-                started=started, judge=judge, looks=LANE_LOOKS,
+                started=started, judge=judge, looks=looks,
             )
         except WorkerCrash as crash:
             if crash.role == "baseline":
@@ -306,6 +319,7 @@ def compare_versions(
         "pair_ratio": math.exp(median(ratios)) if ratios else None,
         "wall_ratio": math.exp(median(wall_ratios)) if wall_ratios else None,
         "lane_ratios": [math.exp(value) for value in lane_medians],
+        "lane_errors": lane_errors,
         "lane_ends": lane_ends,
         "seconds": time.monotonic() - started,
     }

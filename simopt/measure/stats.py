@@ -21,7 +21,7 @@ LANE_TRIM = 0.2  # share of lane medians trimmed from each end before averaging
 MAD_TO_SIGMA = 1.4826  # MAD of a normal sample times this estimates its standard deviation
 MEDIAN_EFFICIENCY = math.sqrt(math.pi / 2)  # SE(median) = this * sigma / sqrt(n), normal data
 
-VERDICTS = ("faster", "slower", "same", "inconclusive")
+VERDICTS = ("faster", "slower", "same", "inconclusive", "not-faster")
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,16 @@ def median_interval(values: Sequence[float], alpha: float) -> tuple[float, float
     return ordered[k - 1], ordered[len(ordered) - k]
 
 
+def median_standard_error(values: Sequence[float]) -> float:
+    """The robust standard error of the median: sqrt(pi/2) * 1.4826 * MAD / sqrt(n)."""
+    return MEDIAN_EFFICIENCY * MAD_TO_SIGMA * mad(values) / math.sqrt(len(values))
+
+
 def confidence_score(values: Sequence[float]) -> float | None:
     """Effect over noise: |median d| over the robust standard error of the median; None at zero spread."""
-    spread = mad(values)
-    if spread == 0:
+    standard_error = median_standard_error(values)
+    if standard_error == 0:
         return None
-    standard_error = MEDIAN_EFFICIENCY * MAD_TO_SIGMA * spread / math.sqrt(len(values))
     return abs(median(values)) / standard_error
 
 
@@ -199,22 +203,37 @@ def decide(values: Sequence[float], *, min_effect: float, alpha: float, final: b
 
 
 def decide_lanes(lane_medians: Sequence[float], *, pairs: int, min_effect: float, alpha: float,
-                 final: bool = False) -> Decision:
+                 final: bool = False, futility_alpha: float | None = None) -> Decision:
     """Judge the per-lane median log ratios at one look: 20% trimmed mean, its t interval, verdict.
 
     A lane is one independent worker pair, so per-process effects (memory layout, hash seed, the
     load while it ran) vary between lanes and the interval over lanes includes them; pooled
     pairs would not. Trimming keeps one freak lane from deciding alone. Refuses to guess below
     MIN_LANES lanes or at zero spread. The confidence is the estimate over its standard error.
+
+    `alpha` 0 is a look that may not give any of the four verdicts. With `futility_alpha`, a
+    look (not the final one) without a verdict ends in `not-faster` when the interval at
+    `futility_alpha` lies wholly above -ln(1 + min_effect): the candidate cannot be kept, so a
+    caller that only keeps `faster` can stop. That never adds a `faster`, so it costs nothing in
+    false keeps; it can only lose true speedups, which the calibration measures.
     """
     estimate = trimmed_mean(lane_medians, LANE_TRIM) if len(lane_medians) >= MIN_LANES else None
     if estimate is None:
         center = median(lane_medians) if lane_medians else None
         return Decision("inconclusive" if final else None, pairs, center, None, None)
     center, standard_error, df = estimate
-    half = student_t_quantile(1 - alpha / 2, df) * standard_error
-    ci = (center - half, center + half)
-    verdict = classify(ci, min_effect)
+    confidence = abs(center) / standard_error
+
+    def interval(level: float) -> tuple[float, float]:
+        half = student_t_quantile(1 - level / 2, df) * standard_error
+        return center - half, center + half
+
+    ci = interval(alpha) if alpha > 0 else None
+    verdict = classify(ci, min_effect) if ci else None
+    if verdict is None and futility_alpha and not final:
+        futile = interval(futility_alpha)
+        if futile[0] > -math.log1p(min_effect):
+            return Decision("not-faster", pairs, center, futile, confidence)
     if verdict is None and final:
         verdict = "inconclusive"
-    return Decision(verdict, pairs, center, ci, abs(center) / standard_error)
+    return Decision(verdict, pairs, center, ci, confidence)

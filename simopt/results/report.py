@@ -12,7 +12,7 @@ from simopt.results.gitinfo import diffstat
 from simopt.results.summary import STATUSES, interval_of, ratio_of, speedup_interval, summarize
 
 MEANINGS = {
-    "discard": "correct, but not significantly faster (slower, same or inconclusive)",
+    "discard": "correct, but not significantly faster (slower, same, inconclusive, or stopped early as not-faster)",
     "scope_violation": "the proposal changed a path that is not editable or is protected",
     "crash": "the candidate (or the proposer) crashed",
     "timeout": "the smoke run or the proposer exceeded its time limit",
