@@ -97,6 +97,8 @@ def summary_lines(result: dict) -> list[str]:
     else:
         confidence = f"{result['confidence']:.1f}" if result["confidence"] is not None else "-"
         lanes = f" over {result['lanes']} lanes" if result.get("lanes") else ""
+        if result.get("layout"):
+            lanes += f" ({result['layout']} layout)"
         lines.append(f"pairs        {result['pairs']}{lanes} in {result['seconds']:.1f} s, confidence {confidence}")
         if result["baseline_s"] is not None:
             lines.append(f"per run      baseline {result['baseline_s']:.4f} s  candidate {result['candidate_s']:.4f} s (CPU)")
