@@ -69,8 +69,12 @@ class Evaluator(Protocol):
         """Run a guard suite against `root`: {passed, failed, seed, failures}."""
 
     def bench(self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float,
-              progress: Callable | None) -> dict[str, Any]:
-        """Time `candidate` against `baseline`: {verdict, ratio, ci, pairs, confidence, ...}."""
+              progress: Callable | None, stop_when_not_faster: bool = False) -> dict[str, Any]:
+        """Time `candidate` against `baseline`: {verdict, ratio, ci, pairs, confidence, ...}.
+
+        `stop_when_not_faster`: the caller keeps only `faster`, so the timing may stop as soon as
+        that is ruled out (verdict `not-faster`), where the evaluator supports it.
+        """
 
 
 class ScenarioEvaluator:
@@ -126,15 +130,15 @@ class ScenarioEvaluator:
         return run_guards(root, seed=None, profile=profile, guards_dir=guards_dir, timeout_s=self.target.guard_timeout)
 
     def bench(
-        self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None
+        self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None,
+        stop_when_not_faster: bool = False,
     ) -> dict[str, Any]:
         """Paired timing of `candidate` against `baseline` on the benchmark instance."""
         from simopt.measure import compare_versions
 
-        # The loop keeps only `faster`: a candidate whose interval already rules that out stops early.
         return compare_versions(
             baseline, candidate, self.instance, max_seconds=max_seconds, min_effect=min_effect, progress=progress,
-            engine=self.target.engine, stop_when_not_faster=True,
+            engine=self.target.engine, stop_when_not_faster=stop_when_not_faster,
         )
 
     def _run(self, root: Path, scenario, timeout_s: float, what: str) -> dict[str, Any]:
@@ -207,9 +211,10 @@ class CommandEvaluator:
                 "duration_s": time.perf_counter() - started, "failures": failures}
 
     def bench(
-        self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None
+        self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None,
+        stop_when_not_faster: bool = False,
     ) -> dict[str, Any]:
-        """Alternating whole-process runs of the bench command in both checkouts."""
+        """Alternating whole-process runs of the bench command in both checkouts (always to a full answer)."""
         from simopt.measure.command import compare_commands
 
         return compare_commands(

@@ -173,6 +173,7 @@ def _pipeline(setup: Experiment, n: int, brief: Brief, stage: Callable[[str], No
         result = evaluator.bench(
             workspace.best_dir, workspace.worktree,
             max_seconds=setup.max_seconds, min_effect=setup.min_effect, progress=lambda elapsed_s, pairs: stage(f"bench: {pairs} pairs"),
+            stop_when_not_faster=True,  # only `faster` is kept: stop once the interval rules it out
         )
     except CheckFailed as failure:
         raise _check_stop(failure) from None

@@ -45,6 +45,7 @@ class MarkerEvaluator:
 
     def __init__(self, holdout=None):
         self.holdout = holdout
+        self.early_stops = []  # stop_when_not_faster of every bench call, in order
 
     def _code(self, root):
         return (root / "src" / "fast.py").read_text()
@@ -77,7 +78,8 @@ class MarkerEvaluator:
                  "counterexample": {"nodes": 5}}]}
         return {"passed": 31, "failed": 0, "seed": 42, "failures": []}
 
-    def bench(self, baseline, candidate, *, max_seconds, min_effect, progress):
+    def bench(self, baseline, candidate, *, max_seconds, min_effect, progress, stop_when_not_faster=False):
+        self.early_stops.append(stop_when_not_faster)
         code = self._code(candidate)
         if "INTERRUPT" in code:
             raise KeyboardInterrupt

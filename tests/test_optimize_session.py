@@ -31,12 +31,12 @@ class QueueProposer:
         return Proposal(description=f"try {marker}")
 
 
-def session(repo, markers, *, tag="s", then=ProposerExhausted, environ=None, **options):
+def session(repo, markers, *, tag="s", then=ProposerExhausted, environ=None, evaluator=None, **options):
     out = io.StringIO()
     reporter = PlainReporter(Console(file=out, markup=False, highlight=False, width=200))
     options.setdefault("agent", "scripted")
     code = run_session(Options(repo=repo, tag=tag, **options), reporter, proposer=QueueProposer(markers, then=then),
-                       evaluator=MarkerEvaluator(), environ=environ or {})
+                       evaluator=evaluator or MarkerEvaluator(), environ=environ or {})
     return code, out.getvalue(), read_history(repo / "results" / tag / "history.jsonl")
 
 
@@ -46,7 +46,8 @@ def repo(tmp_path):
 
 
 def test_checkpoint_every_ten_experiments(repo):
-    code, out, history = session(repo, ["SAME", "FAST"] + ["SLOW"] * 9)
+    evaluator = MarkerEvaluator()
+    code, out, history = session(repo, ["SAME", "FAST"] + ["SLOW"] * 9, evaluator=evaluator)
     assert code == 0 and "stopped: the proposer has nothing more to propose" in out
     assert [e["n"] for e in history.experiments] == list(range(1, 12))
     (checkpoint,) = history.checkpoints
@@ -57,6 +58,8 @@ def test_checkpoint_every_ten_experiments(repo):
     assert "next: simopt report s   (kept changes: branch simopt/s; continue: simopt optimize --tag s --resume)" in out
     lines = (repo / "results" / "s" / "history.jsonl").read_text().splitlines()
     assert json.loads(lines[11])["type"] == "checkpoint"  # right after experiment 10
+    # experiments may stop their bench early (only `faster` is kept); the checkpoint measures fully
+    assert evaluator.early_stops == [True] * 10 + [False] + [True]
 
 
 def test_budget_and_resume_continue_the_numbering(repo):
