@@ -2,7 +2,7 @@
 
     python3 benchmarks/calibrate.py [--scenario fattree] [--aa 20] [--null 10] [--hook 3]
                                     [--changes 5] [--large-changes 2] [--max-seconds 60]
-                                    [--random-layout] [--out calibration.jsonl]
+                                    [--lane-layout paired] [--out calibration.jsonl]
 
 Cases, each on fresh copies of the current netsim (edits to the checkout cannot leak in):
   A/A       the engine against an identical copy: any faster/slower verdict is a false one;
@@ -115,8 +115,8 @@ def main() -> int:
     parser.add_argument("--large-changes", type=int, default=2, help="decisions per direction of the 5%% change")
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--min-effect", type=float, default=0.01)
-    parser.add_argument("--random-layout", action="store_true",
-                        help="leave every worker's layout random (ASLR), as before fixed layouts")
+    parser.add_argument("--lane-layout", default="paired", choices=("paired", "fixed", "random"),
+                        help="how the two workers of a lane are laid out (compare_versions' lane_layout)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the layout shifts (default: random)")
     parser.add_argument("--out", type=Path, default=Path("calibration.jsonl"))
     args = parser.parse_args()
@@ -137,7 +137,7 @@ def main() -> int:
                 with tempfile.TemporaryDirectory(dir=scratch_dir) as decision_dir:
                     baseline, candidate = case_versions(name, base, Path(decision_dir), rng)
                     result = compare_versions(baseline, candidate, instance, max_seconds=args.max_seconds,
-                                              min_effect=args.min_effect, fixed_layout=not args.random_layout)
+                                              min_effect=args.min_effect, lane_layout=args.lane_layout)
                 results[name].append(result)
                 with open(args.out, "a", encoding="utf-8") as out:
                     out.write(json.dumps({"case": name, **result}) + "\n")
@@ -150,8 +150,8 @@ def main() -> int:
 
 def table(cases: list[str], results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     """The calibration table in Markdown."""
-    layout = "random (ASLR)" if args.random_layout else "fixed per lane"
-    lines = [f"scenario {args.scenario}, max {args.max_seconds:g} s, min effect {args.min_effect:.0%}, layout {layout}", "",
+    lines = [f"scenario {args.scenario}, max {args.max_seconds:g} s, min effect {args.min_effect:.0%}, "
+             f"lane layout {args.lane_layout}", "",
              "| case | true ratio | runs | faster | slower | same | inconclusive | other | expected | median ratio "
              "| median lanes | median s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]

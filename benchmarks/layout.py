@@ -1,11 +1,11 @@
-"""Lane-to-lane spread with one layout per lane (no ASLR) against random layouts, side by side.
+"""Lane-to-lane spread under each lane layout (paired, fixed, random), side by side.
 
     python3 benchmarks/layout.py [--scenario fattree] [--rounds 2] [--max-seconds 60]
-                                 [--case aa] [--case stretch] [--case PATCH.diff ...]
-                                 [--out layout.jsonl]
+                                 [--layouts paired,random] [--case aa] [--case stretch]
+                                 [--case PATCH.diff ...] [--out layout.jsonl]
 
-Each round runs every case once with `fixed_layout=True` and once with `fixed_layout=False`,
-alternating, so both settings see the same load. Cases: `aa` (an identical copy), `stretch`
+Each round runs every case once per lane layout (`compare_versions(..., lane_layout=...)`),
+alternating, so every setting sees the same load. Cases: `aa` (an identical copy), `stretch`
 (exactly 2% slower: benchmarks/calibrate.py's self-timed stretch), or a patch file applied to a
 copy of the engine (`patch -p1`, e.g. simopt/agents/demo_patches/04-skip-idle-transmission-starts.diff).
 Prints, per case and setting, the standard deviation of the lane medians next to the lanes' own
@@ -46,6 +46,7 @@ def main() -> int:
     parser.add_argument("--scenario", default="fattree")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=60.0)
+    parser.add_argument("--layouts", default="paired,random", help="comma-separated lane layouts")
     parser.add_argument("--case", action="append", dest="cases", help="aa, stretch or a patch file (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("layout.jsonl"))
     args = parser.parse_args()
@@ -58,10 +59,10 @@ def main() -> int:
         candidates = {case: candidate_for(case, base, scratch) for case in cases}
         for round_index in range(args.rounds):
             for case in cases:
-                for fixed in (True, False):
+                for lane_layout in args.layouts.split(","):
                     result = compare_versions(base, candidates[case], instance, max_seconds=args.max_seconds,
-                                              fixed_layout=fixed)
-                    setting = result["layout"] or ("fixed" if fixed else "randomized")
+                                              lane_layout=lane_layout)
+                    setting = result["layout"] or lane_layout
                     rows.setdefault((case, setting), []).append(result)
                     with open(args.out, "a", encoding="utf-8") as out:
                         out.write(json.dumps({"case": case, **result}) + "\n")

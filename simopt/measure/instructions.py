@@ -43,7 +43,10 @@ def count_instructions(root: Path, instance_path: Path, *, engine: str = DEFAULT
     try:
         completed = subprocess.run(
             command, input="".join(json.dumps(request) + "\n" for request in requests), capture_output=True,
-            text=True, cwd=root, timeout=timeout_s, env={**os.environ, "PYTHONHASHSEED": HASH_SEED},
+            text=True, cwd=root, timeout=timeout_s,
+            # No bytecode writes: a session that compiled and cached a module would count that work
+            # while the next session did not (the start-up session is subtracted from the full one).
+            env={**os.environ, "PYTHONHASHSEED": HASH_SEED, "PYTHONDONTWRITEBYTECODE": "1"},
         )
     except subprocess.TimeoutExpired:
         raise CountFailed(f"no count within {timeout_s:g} s") from None

@@ -25,7 +25,7 @@ from typing import Iterator
 from simopt.engine import DEFAULT_ENGINE
 from simopt.errors import UserError
 from simopt.measure import layout
-from simopt.measure.client import Worker, WorkerCrash
+from simopt.measure.client import Worker, WorkerCrash, start_pair
 from simopt.measure.sequential import Progress, run_sequential
 from simopt.measure.stats import (ALPHA, Decision, decide_lanes, look_alpha, median, median_interval,
                                   median_standard_error)
@@ -43,6 +43,7 @@ TARGET_STEP_S = 0.015  # slices sized for 10-20 ms of work
 MIN_UNIT_S = 0.001  # a step this short on both sides times the protocol, not the engine
 PROFILE_STEPS = 4000  # resolution of the probe run that places the slice boundaries
 MAX_PADDING = 4096  # environment padding of a lane, in bytes: moves the stack anywhere within a page
+LANE_LAYOUTS = ("paired", "fixed", "random")
 
 
 class Stopped(Exception):
@@ -60,8 +61,10 @@ class DifferentOutput(Exception):
 class Lane:
     """One worker pair advancing one simulation in lockstep."""
 
-    def __init__(self, baseline: Worker, candidate: Worker, boundaries: list[int], rng: random.Random) -> None:
+    def __init__(self, baseline: Worker, candidate: Worker, boundaries: list[int], rng: random.Random,
+                 closer=None) -> None:
         self.baseline, self.candidate = baseline, candidate
+        self._closer = closer  # stops both workers (and reaps their zygote) when given
         self.boundaries = boundaries
         self.horizon_ns = boundaries[-1] if boundaries else 0
         self.rng = rng
@@ -91,6 +94,9 @@ class Lane:
 
     def close(self) -> None:
         """Stop both workers."""
+        if self._closer is not None:
+            self._closer()
+            return
         self.baseline.close()
         self.candidate.close()
 
@@ -183,13 +189,15 @@ def compare_versions(
     min_effect: float = 0.01,
     progress: Progress | None = None,
     engine: str = DEFAULT_ENGINE,
-    fixed_layout: bool = True,
+    lane_layout: str = "paired",
     stop_when_not_faster: bool = False,
 ) -> dict:
     """Decide whether the candidate's engine runs `instance` faster than the baseline's.
 
-    `fixed_layout`: both workers of a lane run without ASLR (simopt.measure.layout), so the two
-    versions share one placement of the interpreter; False leaves every worker's layout random.
+    `lane_layout`: "paired" (default): both workers of a lane are forked from one zygote with a
+    fresh random layout (simopt.measure.zygote), so they share its placement and lanes differ;
+    "fixed": every worker runs without ASLR, lanes differ only by a stack padding
+    (simopt.measure.layout); "random": every worker gets its own random layout.
     `stop_when_not_faster`: for callers that keep only `faster` (the optimize loop): stop with
     `not-faster` at the first look whose interval rules out the minimum speedup.
     """
@@ -204,7 +212,9 @@ def compare_versions(
     lane_medians: list[float] = []  # of retired lanes only: each covers the same amount of work
     lane_errors: list[float] = []  # standard error of each of them, from its own pairs
     lane_ends: list[float] = []  # seconds from the start at which each of them retired
-    layouts: set[str] = set()  # "fixed" / "randomized": how the workers were laid out
+    layouts: set[str] = set()  # "paired" / "fixed" / "randomized": how the workers were laid out
+    if lane_layout not in LANE_LAYOUTS:
+        raise ValueError(f"lane_layout(={lane_layout!r}) must be one of {', '.join(LANE_LAYOUTS)}")
     stopping = threading.Event()
     report = {
         "version": 1,
@@ -227,22 +237,33 @@ def compare_versions(
         def start(root, role: str, hash_seed: int, cpu: int | None, padding: int) -> Worker:
             if stopping.is_set():
                 raise Stopped
-            environment = layout.lane_environment(padding) if fixed_layout else None
+            environment = layout.lane_environment(padding) if lane_layout == "fixed" else None
             worker = Worker(Path(root), cpu=cpu, hash_seed=hash_seed, engine=engine, timeout_s=timeout_s, role=role,
                             environment=environment)
             stack.callback(worker.close)
-            layouts.add("randomized" if worker.randomized else "fixed")
             worker.request(op="load", path=str(instance_path))
             return worker
 
         def prepare_lane(boundaries: list[int], hash_seed: int, padding: int, lane_rng: random.Random) -> Lane:
             # cpu None: the workers inherit the orchestrator's CPUs, off the one being timed.
             cpu = None if spare_cpu else worker_cpu
-            # One hash seed and one stack padding per lane, shared by its two workers: string
-            # hashing (dict layouts) and stack alignment are then paired away within a lane and
-            # still vary across lanes.
-            baseline = start(baseline_root, "baseline", hash_seed, cpu, padding)
-            lane = Lane(baseline, start(candidate_root, "candidate", hash_seed, cpu, padding), boundaries, lane_rng)
+            # One hash seed (and one layout) per lane, shared by its two workers: string hashing
+            # (dict layouts) and placement are then paired away within a lane and still vary
+            # across lanes.
+            if lane_layout == "paired":
+                if stopping.is_set():
+                    raise Stopped
+                pair = start_pair(Path(baseline_root), Path(candidate_root), cpu=cpu, hash_seed=hash_seed,
+                                  engine=engine, timeout_s=timeout_s)
+                stack.callback(pair.close)
+                layouts.add("paired")
+                for worker in (pair.baseline, pair.candidate):
+                    worker.request(op="load", path=str(instance_path))
+                lane = Lane(pair.baseline, pair.candidate, boundaries, lane_rng, closer=pair.close)
+            else:
+                baseline = start(baseline_root, "baseline", hash_seed, cpu, padding)
+                lane = Lane(baseline, start(candidate_root, "candidate", hash_seed, cpu, padding), boundaries, lane_rng)
+                layouts.update("randomized" if worker.randomized else "fixed" for worker in (lane.baseline, lane.candidate))
             while lane.completed < WARMUP_RUNS:
                 if stopping.is_set():
                     raise Stopped
@@ -326,7 +347,7 @@ def compare_versions(
 
 
 def layout_label(layouts: set[str]) -> str | None:
-    """How the workers were laid out: "fixed", "randomized", "mixed", or None when none started."""
+    """How the lanes' workers were laid out: "paired", "fixed", "randomized", "mixed", or None."""
     return ("mixed" if len(layouts) > 1 else next(iter(layouts))) if layouts else None
 
 
