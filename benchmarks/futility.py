@@ -4,7 +4,8 @@
 
 Every decision recorded by benchmarks/calibrate.py (from run 5 on: it needs `lane_ends`) holds
 each lane's median and the second it retired, which is all a look sees. So the looks can be
-replayed exactly: first the plain looks (which must reproduce the recorded verdict: a check of
+replayed (exactly for the last look; an earlier look may differ by a lane that retired in the one
+step between the look's time and the look): first the plain looks (which must reproduce the recorded verdict: a check of
 the replay), then the looks of `compare_versions(..., stop_when_not_faster=True)`, the optimize
 loop's setting. Prints per case how many decisions stop early, when, and whether any `faster`
 verdict would have been lost.
@@ -30,8 +31,10 @@ def replay(record: dict, looks, futility_alpha: float | None) -> tuple[str, floa
     medians = [math.log(ratio) for ratio in record["lane_ratios"]]
     for index, (fraction, alpha) in enumerate(looks):
         at = fraction * budget
-        retired = [m for m, end in zip(medians, record["lane_ends"]) if end <= at]
         final = index == len(looks) - 1
+        # The last look saw every recorded lane; an earlier one, the lanes retired by its time
+        # (a lane that retired in the one step between the look's time and the look is missed).
+        retired = medians if final else [m for m, end in zip(medians, record["lane_ends"]) if end <= at]
         decision = decide_lanes(retired, pairs=record["pairs"], min_effect=record["min_effect"], alpha=alpha,
                                 final=final, futility_alpha=futility_alpha)
         if decision.verdict is not None:
