@@ -44,10 +44,10 @@ def fix_layout() -> None:
     Called first thing in a worker; returns (without exec) when nothing was asked, the layout is
     already fixed, or disabling ASLR is refused.
     """
-    if os.environ.get(REQUEST) != "1" or not randomized() or os.environ.get(_REEXECUTED):
+    if os.environ.get(REQUEST) != "1" or os.environ.get(_REEXECUTED):
         return
     persona = _personality(QUERY)
-    if persona == -1 or _personality(persona | ADDR_NO_RANDOMIZE) == -1:
+    if persona == -1 or persona & ADDR_NO_RANDOMIZE or _personality(persona | ADDR_NO_RANDOMIZE) == -1:
         return
     os.environ[_REEXECUTED] = "1"
     sys.stdout.flush()
