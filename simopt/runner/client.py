@@ -405,6 +405,17 @@ class Run:
         self._buffer = b""
         return line
 
+    def _unread(self) -> bool:
+        """Whether the (now ended) run left bytes on its data channel; closes the channel."""
+        extra = bool(self._buffer)
+        try:
+            self.sock.setblocking(False)
+            extra = extra or bool(self.sock.recv(1))
+        except (BlockingIOError, OSError):
+            pass
+        self.sock.close()
+        return extra
+
     def _check_audits(self) -> None:
         if self.audits:
             first = self.audits[0]
@@ -418,6 +429,7 @@ class Run:
             ended = {}
         self.closed = True
         self.runner.active = None
+        self.sock.close()
         self._check_audits()
         tail = self.runner.stderr_tail(self.stderr_at)
         status = ended.get("status")
@@ -443,9 +455,9 @@ class Run:
                 self.sock.sendall(b'{"op": "exit"}\n')
             except OSError:
                 pass
-            self.sock.close()
             ended = runner._expect("ended", END_TIMEOUT_S)
         except RunnerError:
+            self.sock.close()
             if check:
                 raise
             return
@@ -454,6 +466,8 @@ class Run:
         if not check:
             return
         self._check_audits()
+        if self._unread():
+            raise Tamper("the run wrote more on its data channel than it was asked for", {"check": "protocol"})
         if hidden_ns > IDLE_GAP_NS:
             raise Tamper(f"the run used {hidden_ns / 1e6:.1f} ms of CPU after its last timed step",
                          {"check": "idle cpu"})

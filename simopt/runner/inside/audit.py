@@ -26,7 +26,7 @@ REFUSED = (
     "gc.get_referrers", "gc.get_referents", "ctypes.dlsym", "ctypes.cdata", "ctypes.string_at",
     "ctypes.wstring_at", "ctypes.call_function", "os.add_dll_directory", "sqlite3.connect",
 )
-REFUSED_MODULES = frozenset({"_posixsubprocess", "_socket", "_ctypes_test", "resource", "_multiprocessing"})
+REFUSED_MODULES = frozenset({"_posixsubprocess", "_socket", "_ctypes_test", "_multiprocessing"})
 FILE_CHANGES = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link",
                 "os.symlink", "os.truncate", "os.utime", "shutil.copyfile", "shutil.copymode", "shutil.copystat",
                 "shutil.copytree", "shutil.move", "shutil.rmtree", "shutil.chown", "shutil.make_archive",
