@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):  # a NaN limit never trips; an infinite one is no limit
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number")
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{text} must be > 0")
         return value
