@@ -85,6 +85,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise UserError(f"cannot read {path}: {error}") from None
+    except RecursionError:
+        raise UserError(f"cannot read {path}: its tables or arrays are nested too deeply") from None
 
 
 def _target_from_table(root: Path, config_path: Path, table: dict[str, Any]) -> Target:
