@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from simopt import __version__
 from simopt.errors import UserError
@@ -60,10 +60,12 @@ class Options:
 
 
 def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | None = None,
-                evaluator: Evaluator | None = None, environ: Mapping[str, str] | None = None) -> int:
+                evaluator: Evaluator | None = None, environ: Mapping[str, str] | None = None,
+                warn: Callable[[str], None] | None = None) -> int:
     """Run (or resume) a session and return its exit code.
 
-    `proposer` and `evaluator` replace the ones the options name (tests script them).
+    `proposer` and `evaluator` replace the ones the options name (tests script them); `warn`
+    receives each line of a resumed history that was skipped or partly ignored.
     """
     from simopt.evaluate import make_evaluator
     from simopt.processes import MARKER
@@ -76,7 +78,7 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
     tag, history = _identify(options, repo, target)
     stored = history.session if history else {}
     for warning in history.warnings if history else []:
-        reporter.notice(f"warning: {warning}")
+        (warn or reporter.notice)(warning)
     agent = _choose_agent(options, stored, os.environ if environ is None else environ, reporter)
     config, scenario = _settings(options, stored, target, tag)
     evaluator = evaluator or make_evaluator(target, scenario)

@@ -321,6 +321,8 @@ def _load_program(program: Path | str | None) -> str:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UserError(f"cannot read the program file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"the program file {path} is not UTF-8 text (at byte offset {error.start})") from None
     if not text.strip():
         raise UserError(f"the program file {path} is empty")
     return text

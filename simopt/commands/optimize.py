@@ -68,4 +68,5 @@ def main(args: argparse.Namespace, env: Env) -> int:
         max_seconds=args.max_seconds, min_effect=args.min_effect, guard_profile=args.guard_profile,
         program=args.program, max_cost_usd=args.max_cost,
     )
-    return run_session(options, make_reporter(env.console(), quiet=args.quiet))
+    return run_session(options, make_reporter(env.console(), quiet=args.quiet),
+                       warn=lambda text: print(f"simopt: warning: {text}", file=env.stderr))
