@@ -173,25 +173,93 @@ def run_in_group(command: list[str] | str, *, cwd: Path, timeout_s: float, env: 
     """Run `command` (a string runs in a shell) and capture its output as text.
 
     On timeout the whole group is killed and `subprocess.TimeoutExpired` is raised carrying the
-    output so far; on any other interruption the group is killed and the exception goes on. The
-    group is killed after a normal exit too: nothing it started outlives it.
+    output so far; on any other interruption the group is killed and the exception goes on. When
+    the command exits, what it left running in its group is killed too, so a background helper
+    that still holds the output pipes cannot keep us waiting.
     """
     process = spawn(
         command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, text=True, errors="replace",
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
     )
+    pipes = {stream: bytearray() for stream in (process.stdout, process.stderr) if stream is not None}
     try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        kill_group(process)
-        raise subprocess.TimeoutExpired(command, timeout_s, output=stdout, stderr=stderr) from None
+        exited = _read_until_exit(process, pipes, timeout_s)
+        os.killpg(process.pid, signal.SIGKILL)  # safe: the unreaped leader still holds the group's id
+        _read_rest(pipes)
+        process.wait()
     except BaseException:
         kill_group(process)
         raise
-    kill_group(process)
+    finally:
+        _watchdog.release(process.pid)
+    stdout, *stderr = (bytes(data).decode("utf-8", "replace") for data in pipes.values())
+    stderr = stderr[0] if stderr else None
+    if not exited:
+        raise subprocess.TimeoutExpired(command, timeout_s, output=stdout, stderr=stderr)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _read_until_exit(process: subprocess.Popen, pipes: dict, timeout_s: float) -> bool:
+    """Collect the pipes' output until `process` exits (left unreaped); False when `timeout_s` passed first."""
+    import selectors
+
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as selector:
+        for stream in pipes:
+            os.set_blocking(stream.fileno(), False)
+            selector.register(stream, selectors.EVENT_READ)
+        exit_fd = _pidfd(process.pid)  # readable once the process exits; None: poll instead
+        if exit_fd is not None:
+            selector.register(exit_fd, selectors.EVENT_READ)
+        try:
+            while not _exited(process.pid):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                for key, _ in selector.select(left if exit_fd is not None else min(left, 0.05)):
+                    if key.fileobj == exit_fd:
+                        continue
+                    chunk = os.read(key.fileobj.fileno(), 65536)
+                    if chunk:
+                        pipes[key.fileobj] += chunk
+                    else:
+                        selector.unregister(key.fileobj)
+        finally:
+            if exit_fd is not None:
+                os.close(exit_fd)
+    return True
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _exited(pid: int) -> bool:
+    """Whether child `pid` has exited, without reaping it."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _read_rest(pipes: dict, timeout_s: float = 5.0) -> None:
+    """Read what is left in the pipes once the group is dead, for at most `timeout_s` (a process
+    that left the group may still hold them open), then close them."""
+    deadline = time.monotonic() + timeout_s
+    for stream, data in pipes.items():
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(stream.fileno(), 65536)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            if not chunk:
+                break
+            data += chunk
+        stream.close()
 
 
 def mark_session(name: str) -> str:

@@ -105,3 +105,12 @@ def test_marked_processes_of_another_invocation_are_found_and_killed(tmp_path):
         for process in (stray, other):
             process.kill()
             process.wait()
+
+
+def test_a_helper_left_holding_the_output_neither_blocks_nor_survives(tmp_path):
+    pid_file = tmp_path / "helper.pid"
+    started = time.monotonic()
+    done = run_in_group(f"sleep 300 & echo $! > {pid_file}; echo done", cwd=tmp_path, timeout_s=120)
+    assert done.returncode == 0 and done.stdout == "done\n"
+    assert time.monotonic() - started < 60  # not the 120 s time limit, nor the helper's 300 s
+    assert _wait_dead([int(pid_file.read_text())]) == []
