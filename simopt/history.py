@@ -20,6 +20,9 @@ from simopt.errors import UserError
 VERSION = 1
 HISTORY_FILE = "history.jsonl"
 LINE_TYPES = ("session", "resume", "experiment", "checkpoint")
+# The fixed status vocabulary of an experiment, in display order (docs/history.md).
+STATUSES = ("keep", "discard", "scope_violation", "crash", "timeout", "different_output",
+            "guard_fail", "holdout_fail", "tamper", "no_proposal", "interrupted")
 
 # The fields simopt reads, with their types: a trailing "?" allows null, "!" marks a required field.
 _METRIC = {"verdict": "str?", "ratio": "number?", "ci": "interval?", "pairs": "int?", "lanes": "int?",

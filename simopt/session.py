@@ -80,6 +80,7 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
     for warning in history.warnings if history else []:
         (warn or reporter.notice)(warning)
     agent = _choose_agent(options, stored, os.environ if environ is None else environ, reporter)
+    sandbox = _choose_sandbox(agent, reporter)
     config, scenario = _settings(options, stored, target, tag)
     evaluator = evaluator or make_evaluator(target, scenario)
     if proposer is None:
@@ -97,7 +98,7 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
     marker = os.environ.get(MARKER)
     resumed = history is not None
     try:
-        workspace, base_digest, history = _open_workspace(repo, tag, target, history, evaluator, agent, config)
+        workspace, base_digest, history = _open_workspace(repo, tag, target, history, evaluator, agent, sandbox, config)
     except BaseException:
         _restore_marker(marker)
         raise
@@ -107,7 +108,7 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         if resumed:
             from simopt.history import append_record
 
-            append_record(runner.history_path, {"version": 1, "type": "resume", "timestamp": _now()})
+            append_record(runner.history_path, {"version": 1, "type": "resume", "timestamp": _now(), "sandbox": sandbox})
         reporter.started({"tag": tag, "agent": agent, "scenario": evaluator.scenario_name,
                           "budget": config["budget"], "branch": workspace.branch,
                           "results": str(workspace.results), "previous": list(runner.experiments),
@@ -205,7 +206,7 @@ def _settings(options: Options, stored: dict[str, Any], target, tag: str) -> tup
     return config, scenario
 
 
-def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, config: dict[str, Any]):
+def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, sandbox: str, config: dict[str, Any]):
     """The session's workspace, the base's benchmark digest (the reference every candidate must
     match) and its history, the session line written first for a new session.
 
@@ -226,7 +227,8 @@ def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, conf
         if history is None:
             ensure_new(repo, tag)
             append_record(results / "history.jsonl",
-                          _session_line(tag, root, target, evaluator.scenario_name, repo.head.commit.hexsha, agent, config))
+                          _session_line(tag, root, target, evaluator.scenario_name, repo.head.commit.hexsha, agent, sandbox,
+                                        config))
             history = read_history(results / "history.jsonl")
         base = history.session["base_commit"]
         workspace = open_workspace(repo, tag, base, _best_commit(history.experiments, base), lock=lock)
@@ -247,7 +249,29 @@ def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, conf
         raise
 
 
-def _session_line(tag: str, root: Path, target, scenario: str | None, base: str, agent: str,
+def _choose_sandbox(agent: str, reporter) -> str:
+    """The sandbox for candidate code, said when it is not the full one.
+
+    Without bubblewrap or Landlock, only the shipped demo queue may run unconfined (announced);
+    any other proposer needs --no-sandbox, which is recorded.
+    """
+    from simopt.sandbox import CHOICE_VARIABLE, SandboxUnavailable, choose, description
+
+    try:
+        backend = choose()
+    except SandboxUnavailable as missing:
+        if agent != "demo":
+            raise
+        os.environ[CHOICE_VARIABLE] = "none"
+        reporter.notice(f"no sandbox on this machine ({missing}): the shipped demo patches run unconfined; "
+                        "never run an LLM's code like this")
+        return "none (no sandbox available; demo queue only)"
+    if backend != "bwrap":
+        reporter.notice(f"sandbox: {description(backend)}")
+    return backend
+
+
+def _session_line(tag: str, root: Path, target, scenario: str | None, base: str, agent: str, sandbox: str,
                   config: dict[str, Any]) -> dict[str, Any]:
     """The first line of a new session's history."""
     from simopt.workspace import BRANCH_PREFIX
@@ -255,7 +279,7 @@ def _session_line(tag: str, root: Path, target, scenario: str | None, base: str,
     return {
         "version": 1, "type": "session", "tag": tag, "target": str(root),
         "scenario": scenario, "base_commit": base, "branch": f"{BRANCH_PREFIX}{tag}",
-        "metric": "wall_s", "direction": "lower", "agent": agent,
+        "metric": "cpu_s", "direction": "lower", "agent": agent, "sandbox": sandbox,
         "config": {"editable": list(target.editable), "protected": list(target.protected), **config},
         "simopt_version": __version__, "started": _now(),
     }
