@@ -2,8 +2,8 @@
 
 One session of `simopt optimize` (a patch queue against a tiny command target whose guard
 starts a helper process of its own) is SIGKILLed as a process group, like a terminal's kill,
-again and again: within its first 3 seconds, the moment it runs a git command, and at random
-later moments. After every kill:
+again and again: within its first 3 seconds, the moment it runs a git command, while its guard
+and the guard's helper run, and at random later moments. After every kill:
 
 - no process of the killed session survives (its marked children, its guard's helper);
 - the user's checkout has no index.lock and `git status` works;
@@ -35,6 +35,7 @@ from simopt.processes import marked
 BUDGET = 6
 KILLS_IN_FIRST_3S = 5
 KILLS_DURING_GIT = 3
+KILLS_DURING_GUARD = 2
 LATER_KILLS = 3
 GRACE_S = 5.0
 KNOBS = {1: 15, 2: -10, 3: 20, 4: None, 5: 10, 6: 5}  # percent faster per patch; None: a wrong result
@@ -107,6 +108,17 @@ class Session:
         return "\n".join(line for line in text.splitlines() if "error" in line or "Traceback" in line)
 
 
+def _running(name: str, word: bytes) -> bool:
+    """Whether a process of the session runs with `word` in its command line."""
+    for pid in marked(name):
+        try:
+            if word in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _git_running(name: str) -> bool:
     """Whether the session runs a git command (other than gitpython's long-lived object readers)."""
     for pid in marked(name):
@@ -169,18 +181,23 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path):
     history = repo / "results" / tag / "history.jsonl"
     plan = ([("early", rng.uniform(0.05, 3.0)) for _ in range(KILLS_IN_FIRST_3S)]
             + [("git", rng.uniform(0.5, 4.0)) for _ in range(KILLS_DURING_GIT)]
+            + [("guard", 0.0) for _ in range(KILLS_DURING_GUARD)]
             + [("later", rng.uniform(3.0, 10.0)) for _ in range(LATER_KILLS)])
     rng.shuffle(plan)
-    figures = {"kills": 0, "early": 0, "during_git": 0, "orphans": 0, "failed_resumes": 0, "resumes": 0}
+    figures = {"kills": 0, "early": 0, "during_git": 0, "during_guard": 0, "orphans": 0, "failed_resumes": 0,
+               "resumes": 0}
     before = b""
     for number, (kind, delay) in enumerate(plan, start=1):
         session = Session(repo, queue, tag, logs, number)
         figures["resumes"] += session.resume
-        deadline = session.started + (delay if kind != "git" else delay + 10)
-        during_git = False
+        deadline = session.started + {"git": delay + 10, "guard": 30}.get(kind, delay)
+        during_git = during_guard = False
         while time.monotonic() < deadline and session.process.poll() is None:
             if kind == "git" and time.monotonic() >= session.started + delay and _git_running(name):
                 during_git = True  # killed a few milliseconds after seeing git run: usually still running
+                break
+            if kind == "guard" and _running(name, b"guard.py") and _running(name, b"600"):
+                during_guard = True  # the guard and the helper it started, each in the guard's group
                 break
             time.sleep(0.002 if kind == "git" else 0.01)
         if session.process.poll() is not None:  # it ended on its own: too few kills, as asserted below
@@ -190,6 +207,7 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path):
         figures["kills"] += 1
         figures["early"] += elapsed < 3.0
         figures["during_git"] += during_git
+        figures["during_guard"] += during_guard
         if session.errors():
             figures["failed_resumes"] += 1
         grace = time.monotonic() + GRACE_S
@@ -213,6 +231,7 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path):
     print("kill test figures:", json.dumps(figures))
     assert code == 0, final.stderr_path.read_text()
     assert figures["kills"] >= 10 and figures["early"] >= KILLS_IN_FIRST_3S and figures["during_git"] >= KILLS_DURING_GIT
+    assert figures["during_guard"] >= KILLS_DURING_GUARD
     assert figures["orphans"] == 0 and figures["failed_resumes"] == 0
     assert "budget of 6 experiments reached" in (logs / f"run{len(plan) + 1}.stdout").read_text()
     _check_history(history, before)
