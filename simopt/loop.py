@@ -116,12 +116,14 @@ def _pipeline(setup: Experiment, n: int, brief: Brief, stage: Callable[[str], No
         record["usage"] = vars(proposal.usage).copy()
 
     stage("scope")
+    workspace.drop_ignored()  # only what git sees is checked, measured and kept
     changed = workspace.changed_paths()
     escaped = workspace.escaped_writes(before)
-    record["changed_paths"] = changed + escaped
+    hidden = workspace.hidden_paths()  # git sees nothing named .git, so neither would the rollback
+    record["changed_paths"] = changed + escaped + hidden
     if not record["changed_paths"]:
         raise _Stop("no_proposal", "the proposer changed nothing", "edit at least one editable file")
-    outside = target.out_of_scope(changed) + escaped
+    outside = target.out_of_scope(changed) + escaped + hidden
     if outside:
         raise _Stop(
             "scope_violation",

@@ -3,7 +3,8 @@
 A scenario names a topology family, link parameters, traffic, failures, a horizon and a seed
 (docs/scenarios.md). `build_instance` expands it into the plain-data instance of
 docs/semantics.md section 1, the only input a simulator receives. Every bad input is a
-`UserError` with one line naming the file, the key, the value and the rule.
+`UserError` with one line naming the file, the key, the value and the rule, and so is an
+instance past the size limits (`simopt.workload.size`), refused before it is built.
 """
 
 from __future__ import annotations
@@ -11,31 +12,35 @@ from __future__ import annotations
 import inspect
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import simopt
 from simopt.errors import UserError
 from simopt.workload.failures import random_failures
 from simopt.workload.instance import validate_instance
 from simopt.workload.rng import component_rng
+from simopt.workload.size import Limits, check_instance, limits_from_table, pattern_flows, topology_size
 from simopt.workload.spec import Table, check_integer
 from simopt.workload.topology import BUILDERS, Topology
 from simopt.workload.traffic import PATTERNS, draw
 
-__all__ = ["Scenario", "available_scenarios", "build_instance", "load_scenario", "validate_instance"]
+__all__ = ["Limits", "Scenario", "available_scenarios", "build_instance", "load_scenario", "validate_instance"]
 
 LINK_DEFAULTS = {"bandwidth_bps": (10_000_000_000, 1), "delay_ns": (500, 0), "buffer_bytes": (150_000, 0), "weight": (1, 1)}
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A parsed scenario file: `name` (the file stem), its `path`, the `seed` in force and its data."""
+    """A parsed scenario file: `name` (the file stem), its `path`, the `seed` in force, its data and
+    the size `limits` in force (defaults, then its [limits] table, then the command line's)."""
 
     name: str
     path: Path
     seed: int
     data: dict
+    limits: Limits = field(default_factory=Limits)
 
 
 def default_repo() -> Path:
@@ -49,24 +54,34 @@ def available_scenarios(repo: Path | None = None) -> list[str]:
     return sorted(path.stem for path in folder.glob("*.toml"))
 
 
-def load_scenario(name_or_path: str | Path, *, repo: Path | None = None, seed: int | None = None) -> Scenario:
-    """Read and fully validate a scenario by name (`<repo>/scenarios/<name>.toml`) or by path."""
+def load_scenario(name_or_path: str | Path, *, repo: Path | None = None, seed: int | None = None,
+                  limits: Mapping[str, int | None] | None = None) -> Scenario:
+    """Read and fully validate a scenario by name (`<repo>/scenarios/<name>.toml`) or by path.
+
+    `limits` raises or lowers size limits (`{"events": 10**9}`) over the scenario's own.
+    """
     path = _resolve(str(name_or_path), Path(repo or default_repo()))
     try:
         with open(path, "rb") as file:
             data = tomllib.load(file)
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"scenario {path.name}: invalid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"scenario {path.name}: not UTF-8 text (byte {error.object[error.start]:#04x} "
+                        f"at offset {error.start}): a scenario is a TOML file") from None
+    except RecursionError:
+        raise UserError(f"scenario {path.name}: its tables or arrays are nested too deeply") from None
     except OSError as error:
         raise UserError(f"scenario {path}: cannot read it ({error.strerror})") from None
     try:
         file_seed = check_integer(data.get("seed", 0), 0, "seed")
         if seed is not None:
             check_integer(seed, 0, "--seed")
+        in_force = limits_from_table(Table(data.get("limits", {}), "limits")).raised(**(limits or {}))
     except ValueError as error:
         raise UserError(f"scenario {path.name}: {error}") from None
-    scenario = Scenario(path.stem, path, file_seed if seed is None else seed, data)
-    build_instance(scenario)  # every remaining error (names, counts, ranges) surfaces here, at load
+    scenario = Scenario(path.stem, path, file_seed if seed is None else seed, data, in_force)
+    build_instance(scenario)  # every remaining error (names, counts, ranges, size) surfaces here, at load
     return scenario
 
 
@@ -88,14 +103,18 @@ def build_instance(scenario: Scenario) -> dict:
     try:
         instance = _expand(scenario)
         validate_instance(instance)
+        check_instance(instance, scenario.limits)
     except ValueError as error:
         raise UserError(f"scenario {scenario.path.name}: {error}") from None
+    except RecursionError:  # a value nested deeper than any getter reads
+        raise UserError(f"scenario {scenario.path.name}: a value is nested too deeply") from None
     return instance
 
 
 def _expand(scenario: Scenario) -> dict:
     top = Table(scenario.data)
     top.has("seed")  # read by load_scenario; asked here so finish() accepts it
+    top.has("limits")  # likewise
     horizon_ns = top.time("horizon")
     mtu_bytes = top.integer("mtu_bytes", minimum=1, default=1500)
     reconvergence_ns = top.time("reconvergence", default=50_000)
@@ -103,8 +122,9 @@ def _expand(scenario: Scenario) -> dict:
     links = _links(top.table("links"), topology)
     names = {name: i for i, (name, _) in enumerate(topology.nodes)}
     line_rate = _line_rates(len(topology.nodes), links)
-    flows = _pattern_flows(top.table("traffic"), topology, names, line_rate, scenario.seed)
-    for flow_table in top.tables("flows"):
+    explicit = top.tables("flows")
+    flows = _pattern_flows(top.table("traffic"), topology, names, line_rate, scenario, len(explicit))
+    for flow_table in explicit:
         flows.append(_explicit_flow(flow_table, len(flows), names, line_rate))
     events = [_explicit_event(table, names, links) for table in top.tables("link_events")]
     events += _random_events(top.table("random_failures"), topology, scenario.seed)
@@ -124,8 +144,14 @@ def _expand(scenario: Scenario) -> dict:
 
 def _topology(table: Table, scenario: Scenario) -> Topology:
     kind = table.string("kind", choices=sorted(BUILDERS))
-    injected = {"rng": component_rng(scenario.seed, "topology"), "base": scenario.path.parent}
-    return _call("topology", f"kind {kind}", BUILDERS[kind], table.rest(), injected, ["kind"])
+    params = table.rest()
+    size = topology_size(kind, params)
+    if size is not None:  # refused before building: the builders take time and memory in proportion
+        scenario.limits.check("nodes", size[0])
+        scenario.limits.check("links", size[1])
+    injected = {"rng": component_rng(scenario.seed, "topology"), "base": scenario.path.parent,
+                "limits": scenario.limits}
+    return _call("topology", f"kind {kind}", BUILDERS[kind], params, injected, ["kind"])
 
 
 def _call(section: str, variant: str, builder, params: dict, injected: dict, common: list[str]):
@@ -171,10 +197,16 @@ def _line_rates(node_count: int, links: list[dict]) -> list[int | None]:
     return rates
 
 
-def _pattern_flows(table: Table, topology: Topology, names: dict, line_rate: list, seed: int) -> list[dict]:
+def _pattern_flows(table: Table, topology: Topology, names: dict, line_rate: list, scenario: Scenario,
+                   explicit: int) -> list[dict]:
+    seed = scenario.seed
     if not table.data:
+        scenario.limits.check("flows", explicit)
         return []
     pattern = table.string("pattern", choices=sorted(PATTERNS))
+    drawn = pattern_flows(pattern, table.data, len(topology.hosts()))
+    if drawn is not None:  # refused before drawing them
+        scenario.limits.check("flows", drawn + explicit)
     sizes = table.value("bytes", minimum=1)
     starts = table.time_value("start", default=0)
     rate = table.integer("rate_bps", minimum=1, default=None)

@@ -4,16 +4,21 @@ A session stops at its budget, its time limit, when the proposer runs dry, after
 crashes, on Ctrl-C (the experiment in progress recorded as `interrupted`) or when the proposer's
 service is gone (exit 3). `--resume` reopens it after any stop, even a kill -9: the branch goes
 back to the last kept commit, numbering continues and nothing already written is rewritten.
+
+Starting is atomic for the user: the session line is the first thing a new session writes,
+before any branch or worktree exists. Killed before it, the session never happened (the same
+tag starts afresh); killed after it, `--resume` makes or repairs whatever is missing.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from simopt import __version__
 from simopt.errors import UserError
@@ -55,12 +60,15 @@ class Options:
 
 
 def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | None = None,
-                evaluator: Evaluator | None = None, environ: Mapping[str, str] | None = None) -> int:
+                evaluator: Evaluator | None = None, environ: Mapping[str, str] | None = None,
+                warn: Callable[[str], None] | None = None) -> int:
     """Run (or resume) a session and return its exit code.
 
-    `proposer` and `evaluator` replace the ones the options name (tests script them).
+    `proposer` and `evaluator` replace the ones the options name (tests script them); `warn`
+    receives each line of a resumed history that was skipped or partly ignored.
     """
     from simopt.evaluate import make_evaluator
+    from simopt.processes import MARKER
     from simopt.target import load_target
     from simopt.workspace import open_repo
 
@@ -69,6 +77,8 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
     target = load_target(root)
     tag, history = _identify(options, repo, target)
     stored = history.session if history else {}
+    for warning in history.warnings if history else []:
+        (warn or reporter.notice)(warning)
     agent = _choose_agent(options, stored, os.environ if environ is None else environ, reporter)
     sandbox = _choose_sandbox(agent, reporter)
     config, scenario = _settings(options, stored, target, tag)
@@ -79,17 +89,26 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         # the agent's own limit falls a little before the loop's, so its process group dies first
         limit = target.propose_timeout
         # a resumed session's cost limit counts what it already spent
-        spent = sum(((e.get("usage") or {}).get("cost_usd") or 0.0) for e in (history.experiments if history else []))
+        spent = sum(_cost(e) for e in (history.experiments if history else []))
         proposer = make_proposer(agent, repo=root, model=config["model"], program=config["program"],
                                  max_cost_usd=config["max_cost_usd"], spent_usd=spent,
                                  timeout_s=max(limit - 60, limit * 0.9))
     if options.budget is None and not stored and isinstance(getattr(proposer, "queue", None), list):
         config["budget"] = min(config["budget"], len(proposer.queue))  # a patch queue's own length
-    workspace, base_digest = _open_workspace(repo, tag, target, history, evaluator)
+    marker = os.environ.get(MARKER)
+    resumed = history is not None
+    try:
+        workspace, base_digest, history = _open_workspace(repo, tag, target, history, evaluator, agent, sandbox, config)
+    except BaseException:
+        _restore_marker(marker)
+        raise
     try:
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
-                         history.experiments if history else [], history.checkpoints if history else [])
-        _record_start(runner, history, agent, root, sandbox)
+                         history.experiments, history.checkpoints)
+        if resumed:
+            from simopt.history import append_record
+
+            append_record(runner.history_path, {"version": 1, "type": "resume", "timestamp": _now(), "sandbox": sandbox})
         reporter.started({"tag": tag, "agent": agent, "scenario": evaluator.scenario_name,
                           "budget": config["budget"], "branch": workspace.branch,
                           "results": str(workspace.results), "previous": list(runner.experiments),
@@ -102,28 +121,46 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         return code
     finally:
         workspace.close()
+        _restore_marker(marker)
+
+
+def _cost(record: dict[str, Any]) -> float:
+    cost = (record.get("usage") or {}).get("cost_usd")
+    return cost if isinstance(cost, (int, float)) and math.isfinite(cost) else 0.0
+
+
+def _restore_marker(previous: str | None) -> None:
+    from simopt.processes import MARKER
+
+    if previous is None:
+        os.environ.pop(MARKER, None)
+    else:
+        os.environ[MARKER] = previous
 
 
 def _identify(options: Options, repo, target):
     """The session's tag and, when resuming, its history; `UserError` when neither fits."""
     from simopt.history import read_history
-    from simopt.workspace import check_tag, ensure_clean, ensure_new, results_dir
+    from simopt.workspace import check_tag, ensure_clean, results_dir
 
     root = Path(repo.working_tree_dir)
     if not options.resume:
         tag = check_tag(options.tag) if options.tag else _fresh_tag(root)
-        ensure_new(repo, tag)
         ensure_clean(repo, target)
         return tag, None
     if not options.tag:
         raise UserError("--resume needs the --tag of the session to continue")
     tag = check_tag(options.tag)
     history_path = results_dir(root, tag) / "history.jsonl"
-    if not history_path.exists():
+    if not history_path.is_file():
         raise UserError(f"cannot resume {tag!r}: no session with that tag in {root / 'results'}")
     history = read_history(history_path)
     if history.session is None:
-        raise UserError(f"cannot resume {tag!r}: {history_path} has no session line")
+        problems = (warning.removeprefix(f"{history_path}:").split(": ", 1) for warning in history.warnings)
+        why = "; ".join(f"line {number}: {problem.removeprefix('skipped a session line: ')}"
+                        for number, problem in problems if "session line" in problem)
+        raise UserError(f"cannot resume {tag!r}: {history_path} records no start of a session"
+                        + (f" ({why})" if why else "") + "; start it again without --resume")
     return tag, history
 
 
@@ -133,6 +170,8 @@ def _choose_agent(options: Options, stored: dict[str, Any], environ, reporter) -
         return _absolute_spec(options.agent)
     if stored.get("agent"):
         return stored["agent"]
+    if stored:
+        raise UserError(f"session {stored.get('tag') or ''!r}: its session line records no agent: pass --agent")
     if environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"):
         return "openai"
     reporter.notice("no --agent and no OPENAI_API_KEY/OPENAI_BASE_URL set: using the offline demo proposer")
@@ -142,9 +181,10 @@ def _choose_agent(options: Options, stored: dict[str, Any], environ, reporter) -
 def _settings(options: Options, stored: dict[str, Any], target, tag: str) -> tuple[dict[str, Any], str | None]:
     """The session's configuration and benchmark scenario, validated."""
     config = {}
+    saved = stored.get("config") or {}
     for key, default in DEFAULTS.items():
         value = getattr(options, key)
-        config[key] = value if value is not None else stored.get("config", {}).get(key, default)
+        config[key] = value if value is not None else _checked(key, saved.get(key, default), tag)
     if config["min_effect"] is None:
         config["min_effect"] = SCENARIO_MIN_EFFECT if target.kind == "scenario" else COMMAND_MIN_EFFECT
     if config["program"] is not None:
@@ -166,21 +206,41 @@ def _settings(options: Options, stored: dict[str, Any], target, tag: str) -> tup
     return config, scenario
 
 
-def _open_workspace(repo, tag: str, target, history, evaluator):
-    """The session's workspace and the base's benchmark digest (the reference every candidate must match)."""
-    from simopt.evaluate import CheckFailed
-    from simopt.workspace import create_workspace, reopen_workspace
+def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, sandbox: str, config: dict[str, Any]):
+    """The session's workspace, the base's benchmark digest (the reference every candidate must
+    match) and its history, the session line written first for a new session.
 
-    if history is None:
-        workspace = create_workspace(repo, tag, target)
-    else:
-        base = history.session["base_commit"]
-        workspace = reopen_workspace(repo, tag, base, _best_commit(history.experiments, base))
+    Before any change to the repository: the results folder is checked writable and the session
+    locked, its processes marked. A session that fails its calibration before any experiment is
+    undone whole (history, branch, checkouts), so the same tag can start again from a fixed base.
+    """
+    from simopt.evaluate import CheckFailed
+    from simopt.history import append_record, read_history
+    from simopt.processes import mark_session
+    from simopt.workspace import ensure_new, ensure_results, lock_session, open_workspace, session_name
+
+    root = Path(repo.working_tree_dir)
+    results = ensure_results(root, tag)
+    lock = lock_session(root, tag)
     try:
-        return workspace, evaluator.calibrate(workspace.base_dir)
-    except CheckFailed as failure:
+        mark_session(session_name(root, tag))
         if history is None:
+            ensure_new(repo, tag)
+            append_record(results / "history.jsonl",
+                          _session_line(tag, root, target, evaluator.scenario_name, repo.head.commit.hexsha, agent, sandbox,
+                                        config))
+            history = read_history(results / "history.jsonl")
+        base = history.session["base_commit"]
+        workspace = open_workspace(repo, tag, base, _best_commit(history.experiments, base), lock=lock)
+    except BaseException:
+        lock.close()
+        raise
+    try:
+        return workspace, evaluator.calibrate(workspace.base_dir), history
+    except CheckFailed as failure:
+        if not history.experiments:
             workspace.destroy()
+            _remove_history(results)
         else:
             workspace.close()
         raise UserError(f"the base version fails before any change: {failure.reason}") from None
@@ -211,21 +271,54 @@ def _choose_sandbox(agent: str, reporter) -> str:
     return backend
 
 
-def _record_start(runner: _Runner, history, agent: str, root: Path, sandbox: str) -> None:
-    """The session line of a new session, or a resume line."""
-    from simopt.history import append_record
+def _session_line(tag: str, root: Path, target, scenario: str | None, base: str, agent: str, sandbox: str,
+                  config: dict[str, Any]) -> dict[str, Any]:
+    """The first line of a new session's history."""
+    from simopt.workspace import BRANCH_PREFIX
 
-    if history is not None:
-        append_record(runner.history_path, {"version": 1, "type": "resume", "timestamp": _now(), "sandbox": sandbox})
-        return
-    workspace, target, config = runner.setup.workspace, runner.setup.target, runner.config
-    append_record(runner.history_path, {
-        "version": 1, "type": "session", "tag": workspace.tag, "target": str(root),
-        "scenario": runner.scenario, "base_commit": workspace.base_commit, "branch": workspace.branch,
+    return {
+        "version": 1, "type": "session", "tag": tag, "target": str(root),
+        "scenario": scenario, "base_commit": base, "branch": f"{BRANCH_PREFIX}{tag}",
         "metric": "cpu_s", "direction": "lower", "agent": agent, "sandbox": sandbox,
         "config": {"editable": list(target.editable), "protected": list(target.protected), **config},
         "simopt_version": __version__, "started": _now(),
-    })
+    }
+
+
+def _remove_history(results: Path) -> None:
+    """Undo a session that never ran an experiment: its history, then its folder if nothing else is in it."""
+    (results / "history.jsonl").unlink(missing_ok=True)
+    try:
+        results.rmdir()
+    except OSError:
+        pass
+
+
+_LIMIT_RULES = {
+    "budget": ("an integer >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    "max_hours": ("a positive number or null", lambda v: v is None or _positive(v)),
+    "max_seconds": ("a positive number", lambda v: _positive(v)),
+    "min_effect": ("a number in (0, 1) or null",
+                   lambda v: v is None or (_positive(v) and v < 1)),
+    "guard_profile": ("a string", lambda v: isinstance(v, str)),
+    "holdout": ("a path or null", lambda v: v is None or isinstance(v, str)),
+    "model": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "program": ("a path or null", lambda v: v is None or isinstance(v, str)),
+    "max_cost_usd": ("a positive number or null", lambda v: v is None or _positive(v)),
+}
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _checked(key: str, value: object, tag: str) -> object:
+    """A setting read back from a session line, if it has the type and range the session needs."""
+    rule, check = _LIMIT_RULES[key]
+    if not check(value):
+        raise UserError(f"session {tag!r}: its recorded config.{key}(={value!r}) must be {rule}; "
+                        f"pass --{key.replace('_', '-').replace('-usd', '')} to override it")
+    return value
 
 
 class _Runner:

@@ -71,13 +71,23 @@ def load_target(repo: Path) -> Target:
     config_path = root / CONFIG_FILE
     if config_path.is_file():
         table = _read_toml(config_path)
-        table = table.get("tool", {}).get("simopt", table)
-    elif (root / "pyproject.toml").is_file() and "simopt" in _read_toml(root / "pyproject.toml").get("tool", {}):
+        table = _tool_table(table, config_path) or table
+    elif (root / "pyproject.toml").is_file() and _tool_table(_read_toml(root / "pyproject.toml"), root / "pyproject.toml"):
         config_path = root / "pyproject.toml"
-        table = _read_toml(config_path)["tool"]["simopt"]
+        table = _tool_table(_read_toml(config_path), config_path)
     else:
         raise UserError(f"no simopt config in {root}: add [tool.simopt] to pyproject.toml or run `simopt init`")
     return _target_from_table(root, config_path, table)
+
+
+def _tool_table(document: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The [tool.simopt] table of a TOML document, None when it has none; `UserError` when it is not a table."""
+    tool = document.get("tool")
+    if not isinstance(tool, dict) or "simopt" not in tool:
+        return None
+    if not isinstance(tool["simopt"], dict):
+        raise UserError(f"{path.name}: tool.simopt(={tool['simopt']!r}) must be a table ([tool.simopt])")
+    return tool["simopt"]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -85,6 +95,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise UserError(f"cannot read {path}: {error}") from None
+    except RecursionError:
+        raise UserError(f"cannot read {path}: its tables or arrays are nested too deeply") from None
 
 
 def _target_from_table(root: Path, config_path: Path, table: dict[str, Any]) -> Target:

@@ -4,14 +4,23 @@ A session `<tag>` owns the branch `simopt/<tag>` (started at the user's HEAD) ch
 candidate worktree `<repo>/.simopt/worktrees/<tag>`, plus two detached read-only checkouts under
 `<repo>/.simopt/refs/<tag>/`: `best` (what a candidate is timed against) and `base` (the
 session's start, for checkpoints). The user's own checkout is never touched: only `results/`
-and the git-ignored `.simopt/` are written.
+and the git-ignored `.simopt/` are written, and git never takes the user's index lock for us
+(every command runs with GIT_OPTIONAL_LOCKS=0).
+
+Opening a session's workspace is idempotent: whatever a kill left (a half-made worktree still
+locked by `git worktree add`, a missing branch, stale lock files of our own, processes of the
+killed run), `open_workspace` removes or recreates it, so a session whose start was recorded
+always reopens.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +41,7 @@ _OWN_PREFIXES = (RESULTS_DIR + "/", STATE_DIR + "/")
 def open_repo(path: Path) -> git.Repo:
     """The git repository containing `path`; `UserError` when there is none or it has no commit."""
     try:
-        repo = git.Repo(Path(path).resolve(), search_parent_directories=True)
+        repo = _user_repo(Path(path).resolve(), search_parent_directories=True)
     except git.NoSuchPathError:
         raise UserError(f"{path} does not exist") from None
     except git.InvalidGitRepositoryError:
@@ -54,6 +63,26 @@ def check_tag(tag: str) -> str:
 def results_dir(repo_root: Path, tag: str) -> Path:
     """Where a session's history, patches and report live."""
     return Path(repo_root) / RESULTS_DIR / tag
+
+
+def ensure_results(repo_root: Path, tag: str) -> Path:
+    """The session's results folder, created and checked writable; `UserError` otherwise."""
+    parent = Path(repo_root) / RESULTS_DIR
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"{parent} is not a directory: simopt writes each session's history there")
+    folder = results_dir(repo_root, tag)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".simopt-probe-"):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write in {folder}: {error.strerror or error}") from None
+    return folder
+
+
+def session_name(repo_root: Path, tag: str) -> str:
+    """What marks the processes of session `tag` of the repository at `repo_root`."""
+    return f"{tag}@{Path(repo_root).resolve()}"
 
 
 def branch_exists(repo: git.Repo, tag: str) -> bool:
@@ -109,7 +138,7 @@ class Workspace:
         wt.git(c=_identity(wt)).commit("--no-verify", "--allow-empty", "-q", "-m", subject, "-m", trailer)
         self.best_commit = wt.head.commit.hexsha
         self.reset()
-        _checkout_detached(self.best_dir, self.best_commit)
+        _checkout_detached(_user_repo(self.repo_root), self.best_dir, self.best_commit)
         return self.best_commit
 
     def save_diff(self, path: Path, paths: list[str] | None = None) -> bool:
@@ -133,6 +162,23 @@ class Workspace:
         wt = self._wt()
         wt.git.checkout("-f", "-q", "-B", self.branch, self.best_commit)
         wt.git.clean("-ffdxq")
+        for path in self.hidden_paths():  # git never sees nor cleans an entry named .git
+            _remove(self.worktree / path)
+
+    def hidden_paths(self) -> list[str]:
+        """Entries named `.git` below the worktree's root: invisible to git, so to the scope check."""
+        found = []
+        for directory, dirnames, filenames in os.walk(self.worktree):
+            top = Path(directory) == self.worktree
+            for name in dirnames + filenames:
+                if name.lower() == ".git" and not (top and name == ".git"):
+                    found.append((Path(directory) / name).relative_to(self.worktree).as_posix())
+            dirnames[:] = [name for name in dirnames if name.lower() != ".git"]
+        return sorted(found)
+
+    def drop_ignored(self) -> None:
+        """Delete what git ignores in the candidate worktree: only what git sees is checked and kept."""
+        self._wt().git.clean("-ffdXq")
 
     def user_checkout_state(self) -> tuple[str, frozenset[str]]:
         """HEAD and the changed paths of the user's checkout, ignoring results/ and .simopt/."""
@@ -148,20 +194,21 @@ class Workspace:
 
     def close(self) -> None:
         """Release the session lock and drop the reference checkouts (a resume recreates them)."""
-        repo = git.Repo(self.repo_root)
+        repo = _user_repo(self.repo_root)
         for directory in (self.best_dir, self.base_dir):
-            if directory.exists():
-                repo.git.worktree("remove", "--force", str(directory))
+            _forget_worktree(repo, directory)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
 
     def destroy(self) -> None:
-        """Remove the session's worktrees and branch: for a session that never started."""
+        """Remove the session's worktrees and branch: for a session that never ran an experiment."""
+        repo = _user_repo(self.repo_root)
+        for directory in (self.best_dir, self.base_dir, self.worktree):
+            _forget_worktree(repo, directory)
+        if branch_exists(repo, self.tag):
+            repo.git.branch("-D", self.branch)
         self.close()
-        repo = git.Repo(self.repo_root)
-        repo.git.worktree("remove", "--force", str(self.worktree))
-        repo.git.branch("-D", self.branch)
 
     def _stage(self, paths: list[str]) -> git.Repo:
         """Stage exactly `paths` (added, changed or deleted) and nothing else."""
@@ -176,15 +223,26 @@ class Workspace:
 
 
 def ensure_new(repo: git.Repo, tag: str) -> None:
-    """`UserError` when session `tag` already exists (its branch or its history)."""
-    has_history = (results_dir(Path(repo.working_tree_dir), tag) / "history.jsonl").exists()
-    if branch_exists(repo, tag) and not has_history:
-        raise UserError(
-            f"branch {BRANCH_PREFIX}{tag} exists but session {tag!r} never recorded anything: choose another "
-            f"--tag, or delete it (git worktree remove --force {STATE_DIR}/worktrees/{tag}; git branch -D {BRANCH_PREFIX}{tag})"
-        )
-    if has_history:
+    """`UserError` when session `tag` already exists (its recorded start, or a branch of its name).
+
+    Call it holding the session lock: it removes checkouts of ours that a run killed long ago
+    (before simopt made session creation atomic) left at this tag's paths, so that the branch
+    can be deleted with the plain `git branch -D` the message names.
+    """
+    from simopt.history import read_history
+
+    root = Path(repo.working_tree_dir)
+    history = results_dir(root, tag) / "history.jsonl"
+    if history.is_file() and read_history(history).session is not None:
         raise UserError(f"session {tag!r} already exists: pass --resume to continue it, or choose another --tag")
+    if branch_exists(repo, tag):
+        workspace = Workspace(root, tag, "", "")
+        for directory in (workspace.worktree, workspace.best_dir, workspace.base_dir):
+            _forget_worktree(repo, directory)
+        raise UserError(
+            f"branch {BRANCH_PREFIX}{tag} exists but session {tag!r} never recorded its start: choose another "
+            f"--tag, or delete the branch (git branch -D {BRANCH_PREFIX}{tag}) and start again"
+        )
 
 
 def ensure_clean(repo: git.Repo, target: Target) -> None:
@@ -196,37 +254,63 @@ def ensure_clean(repo: git.Repo, target: Target) -> None:
 
 
 def create_workspace(repo: git.Repo, tag: str, target: Target) -> Workspace:
-    """Start session `tag`: branch from HEAD, worktrees; `UserError` when the repo is not ready."""
+    """Start session `tag` from HEAD (branch, worktrees); `UserError` when the repo is not ready."""
     root = Path(repo.working_tree_dir)
-    ensure_new(repo, tag)
-    ensure_clean(repo, target)
     _ensure_ignored(repo, STATE_DIR)
-    base = repo.head.commit.hexsha
-    workspace = Workspace(root, tag, base, base)
-    workspace._lock = _acquire_lock(root, tag)
-    workspace.worktree.parent.mkdir(parents=True, exist_ok=True)
-    repo.git.worktree("add", "-q", "-b", workspace.branch, str(workspace.worktree), base)
-    _checkout_detached(workspace.best_dir, base, repo)
-    _checkout_detached(workspace.base_dir, base, repo)
-    return workspace
+    lock = lock_session(root, tag)
+    try:
+        ensure_new(repo, tag)
+        ensure_clean(repo, target)
+        base = repo.head.commit.hexsha
+        return open_workspace(repo, tag, base, base, lock=lock)
+    except BaseException:
+        lock.close()
+        raise
 
 
 def reopen_workspace(repo: git.Repo, tag: str, base_commit: str, best_commit: str) -> Workspace:
     """Reopen session `tag` after a stop or a kill: branch head and worktree back at `best_commit`."""
+    return open_workspace(repo, tag, base_commit, best_commit)
+
+
+def open_workspace(repo: git.Repo, tag: str, base_commit: str, best_commit: str, *, lock=None) -> Workspace:
+    """Session `tag`'s branch at `best_commit` and its three checkouts, made or repaired as needed.
+
+    First stops any process a killed run of the session left behind and removes the git lock
+    files it may have left; then recreates what is missing or half-made. `lock` is the session
+    lock when the caller holds it already.
+    """
+    from simopt.processes import kill_marked
+
     root = Path(repo.working_tree_dir)
-    if not branch_exists(repo, tag):
-        raise UserError(f"cannot resume {tag!r}: its branch {BRANCH_PREFIX}{tag} no longer exists")
-    workspace = Workspace(root, tag, base_commit, best_commit)
-    workspace._lock = _acquire_lock(root, tag)
     _ensure_ignored(repo, STATE_DIR)
-    _remove_stale_locks(repo, workspace)
-    repo.git.worktree("prune")
-    if not (workspace.worktree / ".git").exists():
-        workspace.worktree.parent.mkdir(parents=True, exist_ok=True)
-        repo.git.worktree("add", "-q", "-f", str(workspace.worktree), workspace.branch)
-    workspace.reset()
-    _checkout_detached(workspace.best_dir, best_commit, repo)
-    _checkout_detached(workspace.base_dir, base_commit, repo)
+    workspace = Workspace(root, tag, base_commit, best_commit)
+    workspace._lock = lock or lock_session(root, tag)
+    try:
+        try:
+            kill_marked(session_name(root, tag))
+        except TimeoutError as error:
+            raise UserError(f"session {tag!r}: a process of its earlier run would not stop: {error}") from None
+        _remove_stale_locks(repo, workspace)
+        for commit, what in ((base_commit, "its base commit"), (best_commit, "its last kept commit")):
+            if not _commit_exists(repo, commit):
+                raise UserError(f"cannot open session {tag!r}: {what} {commit[:12]} is not in the repository")
+        if not branch_exists(repo, tag):
+            repo.git.branch(workspace.branch, best_commit)
+        if not _usable_worktree(repo, workspace.worktree):
+            _forget_worktree(repo, workspace.worktree)
+            workspace.worktree.parent.mkdir(parents=True, exist_ok=True)
+            repo.git.worktree("add", "-q", "-f", str(workspace.worktree), workspace.branch)
+        workspace.reset()
+        _checkout_detached(repo, workspace.best_dir, best_commit)
+        _checkout_detached(repo, workspace.base_dir, base_commit)
+    except git.GitCommandError as error:
+        workspace.close()
+        detail = " ".join(str(error.stderr or error).split()).removeprefix("stderr: ").strip("' ")
+        raise UserError(f"cannot set up the checkouts of session {tag!r}: {detail}") from None
+    except BaseException:
+        workspace.close()
+        raise
     return workspace
 
 
@@ -238,23 +322,98 @@ def parse_trailer(message: str) -> dict[str, Any] | None:
     return None
 
 
+def _user_repo(path: Path, **options) -> git.Repo:
+    """A handle on the user's repository whose git commands never take optional locks (the index's)."""
+    repo = git.Repo(path, **options)
+    repo.git.update_environment(GIT_OPTIONAL_LOCKS="0")
+    return repo
+
+
 def _checkout_state(root: Path) -> tuple[str, frozenset[str]]:
-    repo = git.Repo(root)
-    out = repo.git.status("--porcelain", "-z", "--untracked-files=all", "--no-renames")
+    repo = _user_repo(root)
+    out = repo.git(no_optional_locks=True).status("--porcelain", "-z", "--untracked-files=all", "--no-renames")
     paths = frozenset(
         entry[3:] for entry in out.split("\0") if len(entry) > 3 and not entry[3:].startswith(_OWN_PREFIXES)
     )
     return repo.head.commit.hexsha, paths
 
 
-def _checkout_detached(directory: Path, commit: str, repo: git.Repo | None = None) -> None:
-    if (directory / ".git").exists():
-        checkout = git.Repo(directory)
-        checkout.git.checkout("-f", "-q", "--detach", commit)
-        checkout.git.clean("-ffdxq")
-        return
+def _commit_exists(repo: git.Repo, sha: str) -> bool:
+    try:
+        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def _checkout_detached(repo: git.Repo, directory: Path, commit: str) -> None:
+    """A detached checkout of `commit` at `directory`, repaired or made anew as needed."""
+    if _usable_worktree(repo, directory):
+        try:
+            checkout = git.Repo(directory)
+            checkout.git.checkout("-f", "-q", "--detach", commit)
+            checkout.git.clean("-ffdxq")
+            return
+        except git.GitCommandError:
+            pass
+    _forget_worktree(repo, directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     repo.git.worktree("add", "-q", "-f", "--detach", str(directory), commit)
+
+
+def _common_dir(repo: git.Repo) -> Path:
+    common = Path(repo.git.rev_parse("--git-common-dir"))
+    return common if common.is_absolute() else Path(repo.working_tree_dir) / common
+
+
+def _admin_dirs(repo: git.Repo, directory: Path) -> list[Path]:
+    """Git's administrative folders (.git/worktrees/<id>) registered for a worktree at `directory`."""
+    admin_root = _common_dir(repo) / "worktrees"
+    if not admin_root.is_dir():
+        return []
+    wanted = os.path.realpath(directory / ".git")
+    found = []
+    for admin in admin_root.iterdir():
+        try:
+            pointed = (admin / "gitdir").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if os.path.realpath(pointed) == wanted:
+            found.append(admin)
+    return found
+
+
+def _usable_worktree(repo: git.Repo, directory: Path) -> bool:
+    """Whether `directory` is a complete worktree of `repo` (not one a kill interrupted while it was made)."""
+    link = directory / ".git"
+    if not link.is_file():
+        return False
+    try:
+        gitdir = Path(link.read_text(encoding="utf-8").partition("gitdir:")[2].strip())
+    except (OSError, UnicodeDecodeError):
+        return False
+    admins = _admin_dirs(repo, directory)
+    return (len(admins) == 1 and os.path.realpath(gitdir) == os.path.realpath(admins[0])
+            and not (admins[0] / "locked").exists() and (admins[0] / "HEAD").is_file())
+
+
+def _forget_worktree(repo: git.Repo, directory: Path) -> None:
+    """Remove the worktree at `directory` and git's record of it, whatever state a kill left them in."""
+    for admin in _admin_dirs(repo, directory):
+        # the `gitdir` file goes last: until then a later call still recognises the folder as ours
+        for entry in admin.iterdir():
+            if entry.name != "gitdir":
+                _remove(entry)
+        _remove(admin / "gitdir")
+        _remove(admin)
+    _remove(directory)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _ensure_ignored(repo: git.Repo, name: str) -> None:
@@ -264,20 +423,24 @@ def _ensure_ignored(repo: git.Repo, name: str) -> None:
         return
     except git.GitCommandError:
         pass
-    exclude = Path(repo.git.rev_parse("--git-common-dir"))
-    if not exclude.is_absolute():
-        exclude = Path(repo.working_tree_dir) / exclude
-    exclude = exclude / "info" / "exclude"
+    exclude = _common_dir(repo) / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     text = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
-    exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + f"/{name}/\n", encoding="utf-8")
+    # a new file renamed over the old one: a kill leaves the old exclude file or the new, never a torn one
+    with tempfile.NamedTemporaryFile("w", dir=exclude.parent, prefix=".simopt-exclude-", delete=False,
+                                     encoding="utf-8") as new:
+        new.write(text + ("" if text.endswith("\n") or not text else "\n") + f"/{name}/\n")
+    os.replace(new.name, exclude)
 
 
-def _acquire_lock(root: Path, tag: str):
-    """Hold an exclusive lock for the session; the kernel drops it if the process dies."""
-    path = root / STATE_DIR / "locks" / f"{tag}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "w")
+def lock_session(root: Path, tag: str):
+    """Hold an exclusive lock for session `tag`; the kernel drops it if the process dies."""
+    path = Path(root) / STATE_DIR / "locks" / f"{tag}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "w")
+    except OSError as error:
+        raise UserError(f"cannot create the session lock {path}: {error.strerror or error}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -287,23 +450,19 @@ def _acquire_lock(root: Path, tag: str):
 
 
 def _remove_stale_locks(repo: git.Repo, workspace: Workspace) -> None:
-    """Git lock files left by a killed session (we hold the session lock, so nobody else uses them)."""
-    common = Path(repo.git.rev_parse("--git-common-dir"))
-    if not common.is_absolute():
-        common = Path(repo.working_tree_dir) / common
-    locks = [common / "refs" / "heads" / f"{workspace.branch}.lock"]
+    """Git lock files a killed run of the session left (we hold the session lock and its processes
+    are gone, so nobody else uses them): its branch's, and those of its worktrees."""
+    locks = [_common_dir(repo) / "refs" / "heads" / f"{workspace.branch}.lock"]
     for directory in (workspace.worktree, workspace.best_dir, workspace.base_dir):
-        link = directory / ".git"
-        if link.is_file():
-            gitdir = Path(link.read_text(encoding="utf-8").partition("gitdir:")[2].strip())
-            locks.append(gitdir / "index.lock")
+        for admin in _admin_dirs(repo, directory):
+            locks += admin.glob("*.lock")
     for lock in locks:
         lock.unlink(missing_ok=True)
 
 
 def _identity(wt: git.Repo) -> list[str]:
     """`-c` settings so a commit works without the user's identity or signing setup."""
-    settings = ["commit.gpgsign=false"]
+    settings = ["commit.gpgsign=false", "gc.auto=0", "maintenance.auto=false"]  # no gc left running in the background
     reader = wt.config_reader()
     if not reader.has_option("user", "name") or not reader.has_option("user", "email"):
         settings += ["user.name=simopt", "user.email=simopt@localhost"]

@@ -191,3 +191,47 @@ def test_a_command_target_runs_its_benchmark_command(tmp_path):
     hanging = WorktreeTools(root, editable=("slow.py",), protected=(), scenario="sleep",
                             bench_command="sleep 30", run_timeout_s=0.5)
     assert hanging.call("run_scenario", "{}") == "error: the run did not finish within 0.5 s (timeout)"
+
+
+def test_search_and_listings_skip_symlinks_that_lead_outside(tools, tmp_path):
+    (tools.root / "simopt" / "netsim" / "leak.py").symlink_to(tmp_path / "outside.py")
+    (tools.root / "simopt" / "netsim" / "dangling.py").symlink_to(tmp_path / "missing.py")
+    (tools.root / "simopt" / "netsim" / "alias.py").symlink_to(tools.root / "guards" / "oracle.py")
+    assert tools.search("SECRET") == "no match for 'SECRET'"
+    assert "leak.py" not in tools.list_files("simopt") and "dangling.py" not in tools.list_files("simopt")
+    assert "leak.py" not in "\n".join(tools.editable_files())
+    # a symlink to another file of the worktree is still searched
+    assert tools.search("ORACLE", "simopt") == "simopt/netsim/alias.py:1: ORACLE = True"
+
+
+def test_nothing_named_git_can_be_written_anywhere(tools):
+    for path in ("simopt/netsim/.git", "simopt/netsim/.GIT", "simopt/netsim/.git/config", "simopt/netsim/sub/.git"):
+        assert "off limits" in tools.call("write_file", json.dumps({"path": path, "content": "gitdir: x\n"}))
+    assert not (tools.root / "simopt" / "netsim" / ".git").exists()
+
+
+def test_paths_git_ignores_cannot_be_written(tmp_path):
+    import subprocess
+
+    root = tmp_path / "repo"
+    (root / "simopt" / "netsim").mkdir(parents=True)
+    (root / "simopt" / "netsim" / "core.py").write_text("a = 1\n")
+    (root / ".gitignore").write_text("__pycache__/\n*.so\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    tools = WorktreeTools(root, editable=EDITABLE, protected=PROTECTED, scenario="fattree")
+    for path in ("simopt/netsim/__pycache__/core.cpython-311.pyc", "simopt/netsim/fast.so"):
+        assert "ignored by git" in tools.call("write_file", json.dumps({"path": path, "content": "x"}))
+    assert tools.call("write_file", json.dumps({"path": "simopt/netsim/new.py", "content": "b = 2\n"})).startswith("wrote")
+
+
+def test_a_catastrophic_regex_is_stopped(tools, monkeypatch):
+    import time
+
+    import simopt.agents.tools as tools_module
+
+    monkeypatch.setattr(tools_module, "SEARCH_TIMEOUT_S", 0.5)
+    tools.write_file("simopt/netsim/evil.py", "a" * 48 + "!\n")
+    started = time.monotonic()
+    result = tools.call("search", json.dumps({"pattern": "(a|aa)+$", "path": "simopt/netsim/evil.py"}))
+    assert result.startswith("error: the search for '(a|aa)+$' took more than 0.5 s")
+    assert time.monotonic() - started < 30

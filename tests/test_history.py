@@ -81,14 +81,14 @@ def test_append_after_a_torn_line_starts_a_fresh_line(tmp_path: Path):
 def test_corrupt_middle_line_and_odd_documents_are_skipped(tmp_path: Path):
     path = tmp_path / "history.jsonl"
     path.write_bytes(
-        b'{"version": 1, "type": "session", "tag": "x"}\n'
+        b'{"version": 1, "type": "session", "tag": "x", "base_commit": "abc123"}\n'
         b"\xff\xfe not utf-8\n"
         b"[1, 2]\n"
         b'{"version": 1, "type": "mystery"}\n'
         b'{"version": 2, "type": "experiment", "n": 9}\n'
-        b'{"version": 1, "type": "session", "tag": "y"}\n'
+        b'{"version": 1, "type": "session", "tag": "y", "base_commit": "abc123"}\n'
         b"\n"
-        b'{"version": 1, "type": "experiment", "n": 1}\n'
+        b'{"version": 1, "type": "experiment", "n": 1, "status": "discard"}\n'
     )
     history = read_history(path)
     assert history.session["tag"] == "x"
@@ -247,9 +247,10 @@ def test_malformed_parts_of_a_record_read_as_missing(tmp_path):
     append_record(path, {**experiment(2, "keep"), "metric": {"ratio": 0.5, "ci": [0.4]}})
     code, out, err = run_cli("history", "odd", "--repo", str(tmp_path), "--json")
     summary = json.loads(out)["summary"]
-    assert code == 0 and err == ""
+    assert code == 0 and err.count("simopt: warning: ") == 2 and "skipped an experiment line: n(='one')" in err
+    assert "ignored metric.ci(=[0.4]) must be a list of two numbers" in err
     assert summary["cumulative_speedup"] == 2.0  # only #2 measured a ratio
-    assert summary["tokens"] == 0
+    assert summary["tokens"] is None  # the only record with usage was skipped
     assert run_cli("report", "odd", "--repo", str(tmp_path))[0] == 0
     assert run_cli("history", "odd", "--repo", str(tmp_path), "--format", "pi")[0] == 0
 
@@ -259,3 +260,36 @@ def test_a_tag_is_a_name_not_a_path(tag):
     code, _, err = run_cli("history", tag, "--repo", str(FIXTURES / "results" / "alpha"))
     assert code == 2
     assert err == f"simopt: error: tag {tag!r} is not a session name (no path separators)\n"
+
+
+def test_lines_of_the_wrong_shape_are_skipped_or_their_bad_fields_ignored(tmp_path: Path):
+    path = tmp_path / "history.jsonl"
+    path.write_text(
+        '{"version": 1, "type": "session", "tag": "x"}\n'
+        '{"version": 1, "type": "session", "tag": "x", "config": 5, "base_commit": "abc123"}\n'
+        '{"version": 1, "type": "experiment", "n": "3", "status": "keep"}\n'
+        '{"version": 1, "type": "experiment", "n": 1, "status": "keep", "commit": "not a sha"}\n'
+        '{"version": 1, "type": "experiment", "n": 2, "status": "discard", "metric": {"ratio": NaN}}\n'
+        '{"version": 1, "type": "experiment", "n": 3, "status": "discard", "metric": {"ci": [1], "ratio": 1.5}}\n'
+        '{"version": 1, "type": "checkpoint", "after": true}\n'
+    )
+    history = read_history(path)
+    assert history.session["config"] is None
+    assert [(e["n"], e.get("commit"), e.get("metric")) for e in history.experiments] == [
+        (1, None, None), (3, None, {"ci": None, "ratio": 1.5})]
+    assert [warning.split(": ", 1)[1] for warning in history.warnings] == [
+        "skipped a session line: base_commit is missing",
+        "ignored config(=5) must be an object",
+        "skipped an experiment line: n(='3') must be an integer >= 1",
+        "ignored commit(='not a sha') must be a commit id (hex)",
+        "skipped a corrupt line",
+        "ignored metric.ci(=[1]) must be a list of two numbers",
+        "skipped a checkpoint line: after(=True) must be an integer >= 1",
+    ]
+
+
+def test_non_finite_numbers_are_written_as_null(tmp_path: Path):
+    path = tmp_path / "history.jsonl"
+    append_record(path, {"type": "experiment", "n": 1, "status": "discard", "metric": {"ratio": float("nan"), "ci": [float("inf"), 1.0]}})
+    assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
+    assert read_history(path).experiments[0]["metric"] == {"ratio": None, "ci": None}  # [null, 1.0] is no interval

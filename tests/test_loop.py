@@ -273,3 +273,38 @@ def test_scenario_evaluator_runs_each_version_in_a_subprocess(tmp_path):
     with pytest.raises(CheckFailed) as hang:
         evaluator.smoke(broken)
     assert hang.value.status == "timeout" and "1 s" in hang.value.reason
+
+
+def test_an_entry_named_git_is_a_scope_violation_and_is_removed(session):
+    def action(worktree):
+        (worktree / "src" / "fast.py").write_text("# FAST\n")
+        (worktree / "src" / ".git").mkdir()
+        (worktree / "src" / ".git" / "answers.json").write_text("{}\n")  # memory across experiments
+
+    record, _ = session(action)
+    assert record["status"] == "scope_violation" and record["asi"]["out_of_scope"] == ["src/.git"]
+    assert not (session.workspace.worktree / "src" / ".git").exists()
+
+
+def test_what_git_ignores_is_dropped_before_the_checks(session):
+    (session.repo / ".git" / "info" / "exclude").write_text("*.so\n/.simopt/\n")
+    seen = []
+
+    def action(worktree):
+        (worktree / "src" / "fast.py").write_text("# FAST\n")
+        (worktree / "src" / "fast.so").write_bytes(b"\x7fELF precomputed answers")
+
+    class Watching(MarkerEvaluator):
+        def smoke(self, root):
+            seen.append((root / "src" / "fast.so").exists())
+            return super().smoke(root)
+
+    workspace = session.workspace
+    target = dataclasses.replace(load_target(session.repo), propose_timeout=5)
+    setup = Experiment(target=target, workspace=workspace, evaluator=Watching(), proposer=ScriptedProposer(action),
+                       base_digest="d0", min_effect=0.01, max_seconds=5, guard_profile="quick")
+    brief = Brief(goal="faster", experiment=1, scenario="tiny", editable=target.editable,
+                  protected=target.protected, best_commit=workspace.best_commit, best_speedup=1.0)
+    record = run_experiment(setup, 1, brief)
+    assert seen == [False]
+    assert record["status"] == "keep" and record["changed_paths"] == ["src/fast.py"]

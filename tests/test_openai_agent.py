@@ -368,6 +368,14 @@ def test_missing_configuration_is_a_user_error(tmp_path, monkeypatch):
     assert agent.price.prompt == 2.50
 
 
+@pytest.mark.parametrize("url", ["notaurl", "localhost:11434/v1", "ftp://host/v1", "http://", "http://host:99999/v1",
+                                 "http://[::1/v1"])
+def test_a_malformed_endpoint_is_a_user_error_up_front(tmp_path, monkeypatch, url):
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    with pytest.raises(UserError, match=r"OPENAI_BASE_URL\(=.*\) must be an http:// or https:// URL with a host"):
+        OpenAIProposer(repo=tmp_path, model="m")
+
+
 def test_importing_the_proposer_does_not_import_openai():
     code = "import sys, simopt.agents.openai_agent; print('openai' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -52,8 +52,8 @@ def test_clean_errors(tmp_path, tinyrepo):
     assert code == 2 and "--resume needs the --tag" in err
 
     git(tinyrepo, "branch", "simopt/taken")
-    code, _, err = cli("optimize", "--repo", str(tinyrepo), "--tag", "taken")
-    assert code == 2 and "branch simopt/taken exists but session 'taken' never recorded anything" in err
+    code, _, err = cli("optimize", "--repo", str(tinyrepo), "--tag", "taken", "--agent", f"patches:{FIXTURE / 'patches'}")
+    assert code == 2 and "branch simopt/taken exists but session 'taken' never recorded its start" in err
 
     code, _, err = cli("optimize", "--repo", str(tinyrepo), "--tag", "bad/tag")
     assert code == 2 and "tag(='bad/tag')" in err
@@ -171,3 +171,10 @@ def test_command_guards_and_holdout_folders_report_each_failing_test(tinyrepo, t
     (failure,) = hidden["failures"]
     assert failure["test"].endswith("test_hidden.py::test_wrong_on_purpose")
     assert "hidden case" in failure["message"]
+
+
+@pytest.mark.parametrize("flag", ["--max-seconds", "--max-hours", "--max-cost", "--budget"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_limits_must_be_finite(flag, value):
+    code, _, err = cli("optimize", flag, value)
+    assert code == 2 and err.startswith(f"simopt: error: argument {flag}: ") and err.count("\n") == 1

@@ -1,6 +1,7 @@
 """Session-level rules with a scripted proposer and scripted checks: stops, checkpoints, defaults."""
 
 import io
+import subprocess
 import json
 
 import pytest
@@ -144,3 +145,87 @@ def test_live_panel_shows_progress_counts_and_the_last_verdict():
     assert "#2 guard_fail: 1 guard(s) failed, first test_ring" in text
     assert "[bold]not markup[/bold]" in text  # user text printed as is, never as rich markup
     assert isinstance(make_reporter(console, quiet=True), PlainReporter)
+
+
+class Calibration(MarkerEvaluator):
+    """Calibrates by raising `error` (once, or every time)."""
+
+    def __init__(self, error, *, once=True):
+        super().__init__()
+        self.error, self.once = error, once
+
+    def calibrate(self, root):
+        if self.error is not None:
+            error = self.error
+            if self.once:
+                self.error = None
+            raise error
+        return super().calibrate(root)
+
+
+def test_a_session_stopped_while_it_starts_resumes(repo):
+    """Stopped during the base's calibration (the first seconds): the start is recorded, --resume works."""
+    with pytest.raises(KeyboardInterrupt):
+        session(repo, ["FAST"], evaluator=Calibration(KeyboardInterrupt()))
+    history = read_history(repo / "results" / "s" / "history.jsonl")
+    assert history.session is not None and history.experiments == []
+    code, _, history = session(repo, ["FAST"], resume=True, agent=None)
+    assert code == 0 and [e["status"] for e in history.experiments] == ["keep"]
+    assert len(history.resumes) == 1
+
+
+def test_a_base_that_fails_undoes_the_start(repo):
+    from simopt.errors import UserError
+    from simopt.evaluate import CheckFailed
+
+    with pytest.raises(UserError, match="the base version fails before any change: boom"):
+        session(repo, ["FAST"], evaluator=Calibration(CheckFailed("crash", "boom")))
+    assert not (repo / "results" / "s").exists() and "simopt/s" not in git(repo, "branch", "--list", "simopt/*")
+    assert ".simopt/worktrees/s" not in git(repo, "worktree", "list")
+    code, _, history = session(repo, ["FAST"])  # the same tag starts afresh
+    assert code == 0 and [e["status"] for e in history.experiments] == ["keep"]
+
+
+def test_a_resume_rebuilds_what_a_kill_removed(repo):
+    """Branch and worktree gone (a kill right after the session line): --resume makes them again."""
+    with pytest.raises(KeyboardInterrupt):
+        session(repo, ["FAST"], evaluator=Calibration(KeyboardInterrupt()))
+    subprocess.run(["rm", "-rf", str(repo / ".simopt")], check=True)
+    git(repo, "worktree", "prune")
+    git(repo, "branch", "-D", "simopt/s")
+    code, _, history = session(repo, ["FAST"], resume=True, agent=None)
+    assert code == 0 and git(repo, "rev-parse", "simopt/s").strip() == history.experiments[0]["commit"]
+
+
+@pytest.mark.parametrize("session_line, message", [
+    ({"config": {"max_seconds": "fast"}}, "its recorded config.max_seconds(='fast') must be a positive number"),
+    ({"config": {"budget": 0}}, "its recorded config.budget(=0) must be an integer >= 1"),
+    ({"config": {"max_cost_usd": -1}}, "config.max_cost_usd(=-1) must be a positive number or null; pass --max-cost"),
+    ({"base_commit": None}, "records no start of a session (line 1: base_commit is missing); start it again without --resume"),
+    ({"base_commit": "0123456789abcdef0123456789abcdef01234567"}, "its base commit 0123456789ab is not in the repository"),
+    ({"agent": 7}, "its session line records no agent: pass --agent"),
+])
+def test_a_bad_session_line_is_one_error_on_resume(repo, session_line, message):
+    from simopt.errors import UserError
+
+    session(repo, [], budget=1)
+    path = repo / "results" / "s" / "history.jsonl"
+    lines = path.read_text().splitlines()
+    first = {**json.loads(lines[0]), **session_line}
+    first["config"] = {**json.loads(lines[0])["config"], **session_line.get("config", {})}
+    path.write_text(json.dumps(first) + "\n" + "\n".join(lines[1:]) + "\n")
+    with pytest.raises(UserError) as error:
+        session(repo, [], resume=True, agent=None)
+    assert message in str(error.value)
+
+
+def test_a_kept_commit_missing_from_the_repository_is_one_error(repo):
+    from simopt.errors import UserError
+
+    session(repo, ["FAST"], budget=1)
+    path = repo / "results" / "s" / "history.jsonl"
+    text = path.read_text()
+    kept = read_history(path).experiments[0]["commit"]
+    path.write_text(text.replace(kept, "0123456789abcdef0123456789abcdef01234567"))
+    with pytest.raises(UserError, match="its last kept commit 0123456789ab is not in the repository"):
+        session(repo, ["FAST"], resume=True, agent=None, budget=2)

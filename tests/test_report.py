@@ -118,3 +118,10 @@ def test_report_shows_the_diffstat_of_kept_commits_in_the_repo(tmp_path):
     assert run_cli("report", "g", "--repo", str(tmp_path))[0] == 0
     report = (history.parent / "report.md").read_text()
     assert f"| {kept[:12]} | 1 file changed, 2 insertions(+), 1 deletion(-) | engine.py |" in report
+
+
+def test_a_report_that_cannot_be_written_is_one_error(repo):
+    (repo / "results" / "alpha" / "report.md").mkdir()
+    code, out, err = run_cli("report", "alpha", "--repo", str(repo))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("simopt: error: cannot write the report to ") and "report.md: Is a directory" in err

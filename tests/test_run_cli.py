@@ -132,3 +132,10 @@ def test_digest_identical_across_processes():
     command = [sys.executable, "-m", "simopt.cli", "run", "--scenario", "random", "--json"]
     digests = {json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["digest"] for _ in range(2)}
     assert len(digests) == 1
+
+
+def test_a_scenario_without_traffic_runs(tmp_path):
+    path = tmp_path / "quiet.toml"
+    path.write_text('horizon_us = 1\n[topology]\nkind = "dumbbell"\nhosts_per_side = 1\n')
+    code, out, err = run_cli("run", "--scenario", str(path), "--json")
+    assert code == 0 and err == "" and json.loads(out)["flows"] == {"count": 0, "completed": 0}

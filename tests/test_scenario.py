@@ -257,3 +257,43 @@ def test_validate_instance_names_the_broken_value(mutate, message):
     mutate(instance)
     with pytest.raises(ValueError, match=message):
         validate_instance(instance)
+
+
+def test_a_scenario_that_is_not_utf8_or_nested_too_deeply_is_one_line(tmp_path):
+    from cli_helpers import run_cli
+
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(bytes(range(128, 256)) * 8)
+    code, _, err = run_cli("run", "--scenario", str(binary))
+    assert code == 2 and err == "simopt: error: scenario bin.toml: not UTF-8 text (byte 0x80 at offset 0): a scenario is a TOML file\n"
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 3000 + "]" * 3000 + "\n")
+    code, _, err = run_cli("run", "--scenario", str(deep))
+    assert code == 2 and err == "simopt: error: scenario deep.toml: its tables or arrays are nested too deeply\n"
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../../../etc/shadow", "../outside.txt", "link.txt", "sub/../../outside.txt"])
+def test_a_graph_file_must_sit_in_the_scenario_folder(tmp_path, path):
+    from cli_helpers import run_cli
+
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (tmp_path / "outside.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (folder / "link.txt").symlink_to(tmp_path / "outside.txt")
+    scenario = folder / "file.toml"
+    scenario.write_text(f'horizon_us = 10\n[topology]\nkind = "file"\npath = "{path}"\n')
+    code, _, err = run_cli("run", "--scenario", str(scenario))
+    assert code == 2 and "must stay inside the scenario's folder" in err and "root:" not in err
+
+
+def test_graph_file_errors_never_echo_its_contents(tmp_path):
+    from cli_helpers import run_cli
+
+    (tmp_path / "g.txt").write_text("secret-token-1234\n")
+    scenario = tmp_path / "file.toml"
+    scenario.write_text('horizon_us = 10\n[topology]\nkind = "file"\npath = "g.txt"\n')
+    code, _, err = run_cli("run", "--scenario", str(scenario))
+    assert code == 2 and "g.txt line 1: expected 'a b [key=integer ...]'" in err and "secret" not in err
+    (tmp_path / "g.txt").write_bytes(b"\xff\xfe secret\n")
+    code, _, err = run_cli("run", "--scenario", str(scenario))
+    assert code == 2 and "g.txt: not UTF-8 text" in err and "secret" not in err

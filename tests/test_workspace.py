@@ -1,6 +1,7 @@
 """The session's git side on a throwaway repository: keep, discard, resume, and clean errors."""
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -167,11 +168,98 @@ def test_errors(tmp_path, repo):
     (repo / "notes.txt").write_text("edited, but not a target file\n")
     ws = create_workspace(open_repo(repo), "t2", target)
     ws.close()
-    with pytest.raises(UserError, match="never recorded anything"):
+    with pytest.raises(UserError, match=r"never recorded its start: .* \(git branch -D simopt/t2\) and start again"):
         create_workspace(open_repo(repo), "t2", target)
     (ws.results / "history.jsonl").parent.mkdir(parents=True)
-    (ws.results / "history.jsonl").write_text('{"version": 1, "type": "session"}\n')
+    (ws.results / "history.jsonl").write_text(f'{{"version": 1, "type": "session", "base_commit": "{ws.base_commit}"}}\n')
     with pytest.raises(UserError, match="already exists: pass --resume"):
         create_workspace(open_repo(repo), "t2", target)
-    with pytest.raises(UserError, match="no longer exists"):
-        reopen_workspace(open_repo(repo), "nope", ws.base_commit, ws.base_commit)
+    with pytest.raises(UserError, match="its last kept commit 0123456789ab is not in the repository"):
+        reopen_workspace(open_repo(repo), "t2", ws.base_commit, "0123456789abcdef0123456789abcdef01234567")
+
+
+def test_a_read_only_look_never_rewrites_the_user_index(repo, workspace):
+    index = repo / ".git" / "index"
+    before = index.stat()
+    time.sleep(1.1)
+    (repo / "notes.txt").write_text("not part of the target\n")  # same content, newer mtime: the index is stale
+    workspace.user_checkout_state()
+    workspace.escaped_writes(workspace.user_checkout_state())
+    after = index.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # a plain `git status` would refresh (rewrite) it: the check above can fail
+    git(repo, "status", "--porcelain")
+    assert index.stat().st_ino != before.st_ino
+
+
+def _half_made(repo: Path, directory: Path, commit: str) -> None:
+    """What a kill inside `git worktree add` leaves: a registered, locked, half-populated worktree."""
+    git(repo, "worktree", "add", "-q", "-f", "--detach", str(directory), commit)
+    admin = Path(git(directory, "rev-parse", "--absolute-git-dir").strip())
+    (admin / "locked").write_text("initializing")
+    (directory / "src" / "fast.py").unlink()
+
+
+def test_reopen_repairs_worktrees_a_kill_left_half_made(repo, workspace):
+    base = workspace.base_commit
+    workspace.close()
+    for directory in (workspace.worktree, workspace.best_dir):
+        subprocess.run(["rm", "-rf", str(directory)], check=True)
+        git(repo, "worktree", "prune")
+    _half_made(repo, workspace.best_dir, base)
+    git(repo, "branch", "-D", "simopt/t1")
+    (repo / ".git" / "refs" / "heads" / "simopt").mkdir(parents=True, exist_ok=True)
+    (repo / ".git" / "refs" / "heads" / "simopt" / "t1.lock").write_text("")
+    again = reopen_workspace(open_repo(repo), "t1", base, base)
+    try:
+        assert git(repo, "rev-parse", "simopt/t1").strip() == base  # the branch is back
+        assert (again.worktree / "src" / "fast.py").is_file() and (again.best_dir / "src" / "fast.py").is_file()
+        assert git(again.worktree, "rev-parse", "--abbrev-ref", "HEAD").strip() == "simopt/t1"
+        listed = git(repo, "worktree", "list", "--porcelain")
+        assert "locked" not in listed and listed.count(str(again.best_dir)) == 1
+        assert not (repo / ".git" / "refs" / "heads" / "simopt" / "t1.lock").exists()
+    finally:
+        again.close()
+    assert git(repo, "worktree", "list").count(".simopt/refs") == 0
+    git(repo, "status")  # the user's git still works
+
+
+def test_the_recipe_for_a_branch_without_a_session_works(repo):
+    """A tag blocked by a branch and locked worktrees (what old versions left): the printed recipe frees it."""
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "branch", "simopt/t3", base)
+    (repo / ".simopt" / "worktrees").mkdir(parents=True)
+    git(repo, "worktree", "add", "-q", str(repo / ".simopt" / "worktrees" / "t3"), "simopt/t3")
+    _half_made(repo, repo / ".simopt" / "refs" / "t3" / "best", base)
+    target = load_target(repo)
+    with pytest.raises(UserError) as error:
+        create_workspace(open_repo(repo), "t3", target)
+    recipe = str(error.value).split("(", 1)[1].split(")", 1)[0]
+    assert recipe == "git branch -D simopt/t3"
+    git(repo, *recipe.split()[1:])
+    ws = create_workspace(open_repo(repo), "t3", target)
+    ws.close()
+
+
+def test_entries_named_git_are_reported_and_removed(workspace):
+    (workspace.worktree / "src" / ".git").write_text("gitdir: /nowhere\n")
+    (workspace.worktree / "src" / "deep").mkdir()
+    (workspace.worktree / "src" / "deep" / ".GIT").mkdir()
+    (workspace.worktree / "src" / "deep" / ".GIT" / "answers").write_text("42\n")
+    assert workspace.hidden_paths() == ["src/.git", "src/deep/.GIT"]
+    workspace.reset()
+    assert workspace.hidden_paths() == [] and (workspace.worktree / ".git").is_file()
+
+
+def test_results_must_be_a_writable_folder(tmp_path):
+    from simopt.workspace import ensure_results
+
+    (tmp_path / "results").write_text("a file\n")
+    with pytest.raises(UserError, match=r"results is not a directory"):
+        ensure_results(tmp_path, "t")
+    (tmp_path / "results").unlink()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "t").write_text("a file\n")
+    with pytest.raises(UserError, match=r"cannot write in .*results/t"):
+        ensure_results(tmp_path, "t")
+    assert ensure_results(tmp_path, "u") == tmp_path / "results" / "u"

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from simopt.agents.base import Brief, NoProposal, Proposal
-from simopt.processes import kill_group
+from simopt.processes import kill_group, spawn
 
 DEFAULT_TIMEOUT_S = 1740.0
 """A minute under the loop's default proposer limit (1800 s): the group dies before the loop gives up."""
@@ -77,10 +77,7 @@ def run_in_group(command: str, *, cwd: Path, env: dict[str, str], timeout_s: flo
         open(logs / "stderr", "wb") as stderr,
         open(os.devnull, "rb") as stdin,
     ):
-        process = subprocess.Popen(
-            command, shell=True, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
-            start_new_session=True,
-        )
+        process = spawn(command, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr)
         _running.add(process)
         try:
             return process.wait(timeout=timeout_s)

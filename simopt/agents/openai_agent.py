@@ -49,7 +49,7 @@ class OpenAIProposer:
             raise UserError(f"--max-cost(={max_cost_usd}) must be > 0")
         self.repo = Path(repo)
         self.bench_command = _bench_command(self.repo)
-        self.base_url = os.environ.get("OPENAI_BASE_URL") or None
+        self.base_url = _checked_url(os.environ.get("OPENAI_BASE_URL") or None)
         self.api_key = os.environ.get("OPENAI_API_KEY") or None
         if self.base_url is None and self.api_key is None:
             raise UserError("the openai agent needs OPENAI_API_KEY (for api.openai.com) "
@@ -298,12 +298,31 @@ def _assistant_message(message, calls: list[_ToolCall]) -> dict[str, Any]:
     return entry
 
 
+def _checked_url(url: str | None) -> str | None:
+    """OPENAI_BASE_URL if it is an http(s) URL with a host (and a valid port), else `UserError`."""
+    from urllib.parse import urlsplit
+
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UserError(f"OPENAI_BASE_URL(={url!r}) must be an http:// or https:// URL with a host, "
+                        "e.g. http://localhost:11434/v1")
+    return url.strip()
+
+
 def _load_program(program: Path | str | None) -> str:
     path = Path(program) if program is not None else DEFAULT_PROGRAM
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UserError(f"cannot read the program file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"the program file {path} is not UTF-8 text (at byte offset {error.start})") from None
     if not text.strip():
         raise UserError(f"the program file {path} is empty")
     return text

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from simopt.agents.base import Brief, Proposal, ProposerExhausted
 from simopt.errors import UserError
+from simopt.processes import run_in_group
 
 PATCH_SUFFIXES = (".diff", ".patch")
 _DIFF_STARTS = ("diff --git ", "--- ", "Index: ")
@@ -62,13 +63,11 @@ def parse_header(text: str) -> PatchHeader:
 
 def apply_patch(patch: Path, worktree: Path) -> None:
     """Apply `patch` to `worktree` with `git apply`, all or nothing."""
-    completed = subprocess.run(
-        ["git", "apply", "--whitespace=nowarn", str(patch.resolve())],
-        cwd=worktree,
-        capture_output=True,
-        text=True,
-        timeout=_GIT_APPLY_TIMEOUT_S,
-    )
+    command = ["git", "apply", "--whitespace=nowarn", str(patch.resolve())]
+    try:
+        completed = run_in_group(command, cwd=worktree, timeout_s=_GIT_APPLY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise PatchDoesNotApply(f"{patch.name}: git apply took more than {_GIT_APPLY_TIMEOUT_S} s") from None
     if completed.returncode != 0:
         message = (completed.stderr or completed.stdout).strip() or f"git apply exited {completed.returncode}"
         raise PatchDoesNotApply(f"{patch.name} does not apply: {message}")

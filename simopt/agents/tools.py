@@ -1,8 +1,10 @@
 """The tools an LLM proposer may call, confined to the candidate worktree.
 
 Every path is relative to the worktree: absolute paths, `..` and symlinks that lead outside are
-refused. Any file may be read; writing needs the path to match an editable glob and no protected
-glob, and a refusal names the rule. Running and profiling the scenario call `simopt run --repo
+refused (and skipped by listings and searches). Any file may be read; writing needs the path to
+match an editable glob and no protected glob, and never creates what git would not see (a `.git`
+entry, an ignored path), since the scope check and the rollback see only what git sees. A
+refusal names the rule. A search's regular expression runs under a time limit. Running and profiling the scenario call `simopt run --repo
 WORKTREE` in a subprocess (the installed harness, the worktree's engine) under a time limit; on a
 target timed by a benchmark command, `run_scenario` runs that command in the worktree instead.
 Results are plain text for the model; a mistake the model made comes back as text starting with
@@ -28,6 +30,7 @@ MAX_RESULT_CHARS = 16_000
 MAX_READ_LINES = 400
 MAX_LIST_ENTRIES = 400
 MAX_SEARCH_HITS = 60
+SEARCH_TIMEOUT_S = 5.0
 SKIPPED_DIRS = {".git", "__pycache__", ".simopt", ".pytest_cache", ".hypothesis", "results"}
 
 
@@ -147,7 +150,7 @@ class WorktreeTools:
 
     def editable_files(self) -> list[str]:
         """Every file in the worktree that the tools may write, as relative paths."""
-        rels = (file.relative_to(self.root).as_posix() for file in _walk(self.root))
+        rels = (file.relative_to(self.root).as_posix() for file in _walk(self.root, self.root))
         return sorted(rel for rel in rels if self.write_refusal(rel) is None)
 
     def call(self, name: str, raw_arguments: str | None) -> str:
@@ -185,8 +188,8 @@ class WorktreeTools:
         if not resolved.is_relative_to(self.root):
             raise ToolError(f"{path}: resolves outside the worktree (through a symlink); refused")
         rel = resolved.relative_to(self.root).as_posix()
-        if rel == ".git" or rel.startswith(".git/"):
-            raise ToolError(f"{path}: the .git directory is off limits")
+        if any(part.lower() == ".git" for part in candidate.parts + Path(rel).parts):
+            raise ToolError(f"{path}: the .git directory is off limits (and git never sees a path named .git)")
         return resolved, rel
 
     def list_files(self, path: str = ".") -> str:
@@ -195,7 +198,7 @@ class WorktreeTools:
         if not directory.is_dir():
             raise ToolError(f"{path}: not a directory")
         lines = []
-        for file in sorted(_walk(directory)):
+        for file in sorted(_walk(directory, self.root)):
             file_rel = file.relative_to(self.root).as_posix()
             mark = "editable" if self.write_refusal(file_rel) is None else "read-only"
             lines.append(f"{file_rel}  {file.stat().st_size} bytes  {mark}")
@@ -216,14 +219,17 @@ class WorktreeTools:
         return f"{rel} (lines {start}-{end} of {len(lines)})\n{body}"
 
     def search(self, pattern: str, path: str = ".") -> str:
-        """Lines matching a regular expression, as path:line: text."""
+        """Lines matching a regular expression, as path:line: text (the whole search within a time limit)."""
+        import regex as regex_module  # `re` cannot stop a catastrophic backtrack; `regex` can
+
         try:
-            regex = re.compile(pattern)
-        except re.error as error:
+            regex = regex_module.compile(pattern)
+        except (regex_module.error, ValueError, OverflowError) as error:
             raise ToolError(f"bad regular expression {pattern!r}: {error}") from None
         target, _ = self.resolve(path)
-        files = [target] if target.is_file() else sorted(_walk(target))
+        files = [target] if target.is_file() else sorted(_walk(target, self.root))
         hits = []
+        deadline = time.monotonic() + SEARCH_TIMEOUT_S
         for file in files:
             try:
                 text = file.read_text(encoding="utf-8")
@@ -231,7 +237,12 @@ class WorktreeTools:
                 continue
             file_rel = file.relative_to(self.root).as_posix()
             for number, line in enumerate(text.splitlines(), 1):
-                if regex.search(line):
+                try:
+                    found = regex.search(line, timeout=max(deadline - time.monotonic(), 0.001))
+                except TimeoutError:
+                    raise ToolError(f"the search for {pattern!r} took more than {SEARCH_TIMEOUT_S:g} s "
+                                    "(a pattern that backtracks heavily?); use a simpler pattern or a narrower path") from None
+                if found:
                     hits.append(f"{file_rel}:{number}: {line.strip()[:200]}")
                     if len(hits) == MAX_SEARCH_HITS:
                         return "\n".join(hits + [f"... (stopped at {MAX_SEARCH_HITS} matches: narrow the search)"])
@@ -281,10 +292,20 @@ class WorktreeTools:
 
     def _writable(self, path: str) -> tuple[Path, str]:
         file, rel = self.resolve(path)
-        refusal = self.write_refusal(rel)
+        refusal = self.write_refusal(rel) or self._ignored_refusal(rel)
         if refusal:
             raise ToolError(f"refused: {refusal}")
         return file, rel
+
+    def _ignored_refusal(self, rel: str) -> str | None:
+        """Why `rel` may not be written because git ignores it, or None."""
+        try:
+            done = run_in_group(["git", "check-ignore", "-q", "--", rel], cwd=self.root, timeout_s=60)
+        except subprocess.TimeoutExpired:
+            return f"{rel}: could not ask git whether it ignores this path"
+        if done.returncode == 0:
+            return f"{rel} is ignored by git, so no change to it could be checked or kept"
+        return None  # 1: not ignored; anything else: not a git checkout (nothing to hide from)
 
     def _remember(self, file: Path, rel: str) -> None:
         if rel not in self._originals:
@@ -307,8 +328,7 @@ class WorktreeTools:
         command = [sys.executable, "-P", "-m", "simopt.cli", "run", "--scenario", self.scenario,
                    "--repo", str(self.root), "--json", *extra]
         try:
-            done = subprocess.run(command, cwd=self.root, capture_output=True, text=True,
-                                  timeout=self.run_timeout_s, env=_child_env())
+            done = run_in_group(command, cwd=self.root, timeout_s=self.run_timeout_s, env=_child_env())
         except subprocess.TimeoutExpired:
             raise ToolError(f"the run did not finish within {self.run_timeout_s:g} s (timeout)") from None
         if done.returncode != 0:
@@ -317,12 +337,23 @@ class WorktreeTools:
         return json.loads(done.stdout), done.stderr
 
 
-def _walk(directory: Path):
+def _walk(directory: Path, within: Path):
+    """The files under `directory`, without symlinks that lead out of `within` (or dangle)."""
+    root = within.resolve()
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.endswith(".egg-info"))
         for name in filenames:
-            if not name.endswith((".pyc", ".pyo")):
-                yield Path(dirpath, name)
+            path = Path(dirpath, name)
+            if name.endswith((".pyc", ".pyo")) or (path.is_symlink() and not _inside(path, root)):
+                continue
+            yield path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError):
+        return False
 
 
 def _read_text(file: Path, rel: str) -> str:

@@ -38,7 +38,10 @@ def main(args: argparse.Namespace, env) -> int:
     if args.plot:
         from simopt.results.plots import compare_chart
 
-        plot = compare_chart(histories, Path(args.plot))
+        try:
+            plot = compare_chart(histories, Path(args.plot))
+        except OSError as error:
+            raise UserError(f"cannot write the chart to {args.plot}: {error.strerror or error}") from None
     if args.json:
         document = {"version": 1, "sessions": summaries, "plot": str(plot) if plot else None}
         print(json.dumps(document, indent=2, ensure_ascii=False), file=env.stdout)

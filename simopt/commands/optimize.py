@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):  # a NaN limit never trips; an infinite one is no limit
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number")
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{text} must be > 0")
         return value
@@ -70,4 +73,5 @@ def main(args: argparse.Namespace, env: Env) -> int:
         max_seconds=args.max_seconds, min_effect=args.min_effect, guard_profile=args.guard_profile,
         program=args.program, max_cost_usd=args.max_cost,
     )
-    return run_session(options, make_reporter(env.console(), quiet=args.quiet))
+    return run_session(options, make_reporter(env.console(), quiet=args.quiet),
+                       warn=lambda text: print(f"simopt: warning: {text}", file=env.stderr))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from simopt.commands.history import warn
+from simopt.errors import UserError
 from simopt.history import load_session
 from simopt.results.repo import add_repo_argument, resolve_repo
 
@@ -23,6 +24,11 @@ def main(args: argparse.Namespace, env) -> int:
     repo = resolve_repo(args.repo)
     history = load_session(repo, args.tag)
     warn(history, env)
-    for path in write_report(history, repo, html=args.html):
+    try:
+        paths = write_report(history, repo, html=args.html)
+    except OSError as error:
+        where = error.filename or history.path.parent
+        raise UserError(f"cannot write the report to {where}: {error.strerror or error}") from None
+    for path in paths:
         print(f"wrote {path}", file=env.stdout)
     return 0

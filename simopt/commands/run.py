@@ -31,7 +31,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=Path, help="the checkout whose engine and scenarios to use (default: this simopt's)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
     parser.add_argument("--profile", action="store_true", help="profile the run (cProfile) and print the top functions")
+    add_limit_arguments(parser)
     add_option(parser)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """--max-nodes ... --max-routes: raise (or lower) the instance size limits (docs/scenarios.md)."""
+    from simopt.workload.size import QUANTITIES, Limits
+
+    group = parser.add_argument_group("size limits", "refuse instances bigger than this (docs/scenarios.md)")
+    for quantity in QUANTITIES:
+        group.add_argument(f"--max-{quantity}", type=_at_least_one, metavar="N",
+                           help=f"default {getattr(Limits(), quantity):,}")
+
+
+def limit_overrides(args: argparse.Namespace) -> dict[str, int | None]:
+    """The size limits given on the command line."""
+    from simopt.workload.size import QUANTITIES
+
+    return {quantity: getattr(args, f"max_{quantity}") for quantity in QUANTITIES}
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
+    return value
 
 
 def main(args: argparse.Namespace, env) -> int:
@@ -42,7 +70,7 @@ def main(args: argparse.Namespace, env) -> int:
 
     apply_option(args)
     repo = (args.repo or default_repo()).resolve()
-    scenario = load_scenario(args.scenario, repo=repo, seed=args.seed)
+    scenario = load_scenario(args.scenario, repo=repo, seed=args.seed, limits=limit_overrides(args))
     instance = build_instance(scenario)
     if not (repo / "simopt" / "netsim" / "__init__.py").is_file():
         raise UserError(f"no engine package at {repo / 'simopt' / 'netsim'} (expected __init__.py there)")

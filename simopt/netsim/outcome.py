@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Iterable
 
-from .packets import Flow
+from .packets import DROP_CAUSES, Flow
 
 
 def flow_outcome(flow: Flow) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def digest(outcomes: list[dict[str, Any]]) -> str:
 def totals(outcomes: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Sums over all flows; a flow is completed when every one of its packets was delivered."""
     outcomes = list(outcomes)
-    dropped: dict[str, int] = {}
+    dropped = dict.fromkeys(DROP_CAUSES, 0)  # all four causes, with no flow at all too
     for outcome in outcomes:
         for cause, count in outcome["dropped"].items():
             dropped[cause] = dropped.get(cause, 0) + count

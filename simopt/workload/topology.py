@@ -8,6 +8,7 @@ their own generators (not networkx's) so an instance never depends on a library 
 
 from __future__ import annotations
 
+import bisect
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,9 +188,40 @@ def gnm(*, n: int, m: int, rng: random.Random) -> Topology:
     order = list(range(n))
     rng.shuffle(order)
     chosen = {_pair(order[i], order[rng.randrange(i)]) for i in range(1, n)}
-    rest = [(a, b) for a in range(n) for b in range(a + 1, n) if (a, b) not in chosen]
-    chosen.update(rng.sample(rest, m - (n - 1)))
+    # The extra links are a uniform sample of the other pairs in lexicographic order. Sampling
+    # their positions (`range` draws exactly as a list of that length would) and mapping each
+    # position to its pair avoids listing all n(n-1)/2 pairs.
+    taken = sorted(_pair_rank(n, a, b) for a, b in chosen)
+    positions = rng.sample(range(most - (n - 1)), m - (n - 1))
+    chosen.update(_rank_pair(n, _free_rank(taken, position)) for position in positions)
     return _numbered(n, chosen)
+
+
+def _pair_rank(n: int, a: int, b: int) -> int:
+    """The position of pair (a, b), a < b, among all pairs of range(n) in lexicographic order."""
+    return a * n - a * (a + 1) // 2 + (b - a - 1)
+
+
+def _rank_pair(n: int, rank: int) -> tuple[int, int]:
+    """The pair at position `rank` in lexicographic order (inverse of `_pair_rank`)."""
+    low, high = 0, n - 2
+    while low < high:  # the last a whose first pair (a, a + 1) is at or before rank
+        middle = (low + high + 1) // 2
+        if _pair_rank(n, middle, middle + 1) <= rank:
+            low = middle
+        else:
+            high = middle - 1
+    return low, rank - _pair_rank(n, low, low + 1) + low + 1
+
+
+def _free_rank(taken: list[int], position: int) -> int:
+    """The rank of the `position`-th pair (0-based) whose rank is not in the sorted list `taken`."""
+    rank = position
+    while True:
+        before = bisect.bisect_right(taken, rank)
+        if rank - before == position and (before == 0 or taken[before - 1] != rank):
+            return rank
+        rank = position + before
 
 
 def random_regular(*, n: int, d: int, rng: random.Random) -> Topology:
@@ -286,11 +318,22 @@ def _connected(n: int, links: set[tuple[int, int]]) -> bool:
     return len({root(x) for x in range(n)}) == 1
 
 
-def from_file(*, path: str, base: Path) -> Topology:
-    """A user graph: GraphML (`.graphml`) or an edge list (any other name), relative to `base`."""
-    from simopt.workload.graphfile import read_graph
+def from_file(*, path: str, base: Path, limits=None) -> Topology:
+    """A user graph: GraphML (`.graphml`) or an edge list (any other name), inside the folder `base`.
 
-    return read_graph((base / path).resolve())
+    The path may not lead out of `base` (by `..`, an absolute path or a symlink): a scenario
+    reads only files that sit beside it.
+    """
+    from simopt.workload.graphfile import read_graph
+    from simopt.workload.size import Limits
+
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError(f"path(={path!r}) must be a file name relative to the scenario file")
+    folder = Path(base).resolve()
+    resolved = (folder / path).resolve()
+    if not resolved.is_relative_to(folder):
+        raise ValueError(f"path(={path!r}) must stay inside the scenario's folder {folder}")
+    return read_graph(resolved, limits or Limits())
 
 
 BUILDERS = {
