@@ -152,7 +152,7 @@ def test_ctrl_c_records_the_experiment_as_interrupted(tinyrepo):
 
 
 def test_command_guards_and_holdout_folders_report_each_failing_test(tinyrepo, tmp_path):
-    from simopt.evaluate import CommandEvaluator
+    from simopt.command_target import CommandEvaluator
     from simopt.target import load_target
 
     evaluator = CommandEvaluator(load_target(tinyrepo))
