@@ -86,6 +86,12 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         config["budget"] = min(config["budget"], len(proposer.queue))  # a patch queue's own length
     workspace, base_digest = _open_workspace(repo, tag, target, history, evaluator)
     try:
+        if history is None and hasattr(evaluator, "plan_budget"):
+            try:
+                _fit_budget(options, config, evaluator, reporter)
+            except BaseException:
+                workspace.destroy()  # nothing recorded yet: leave no branch that blocks the tag
+                raise
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
                          history.experiments if history else [], history.checkpoints if history else [])
         _record_start(runner, history, agent, root)
@@ -188,6 +194,16 @@ def _open_workspace(repo, tag: str, target, history, evaluator):
         raise
 
 
+def _fit_budget(options: Options, config: dict[str, Any], evaluator, reporter: Reporter) -> None:
+    """A command target's bench budget: timed on the base, raised when the default cannot decide."""
+    from simopt.command_target import budget_advice
+
+    plan = evaluator.plan_budget(config["min_effect"])
+    config["max_seconds"], message = budget_advice(plan, config["max_seconds"], chosen=options.max_seconds is not None,
+                                                   min_effect=config["min_effect"])
+    reporter.notice(message)
+
+
 def _record_start(runner: _Runner, history, agent: str, root: Path) -> None:
     """The session line of a new session, or a resume line."""
     from simopt.history import append_record
@@ -199,7 +215,8 @@ def _record_start(runner: _Runner, history, agent: str, root: Path) -> None:
     append_record(runner.history_path, {
         "version": 1, "type": "session", "tag": workspace.tag, "target": str(root),
         "scenario": runner.scenario, "base_commit": workspace.base_commit, "branch": workspace.branch,
-        "metric": "wall_s", "direction": "lower", "agent": agent,
+        "metric": getattr(runner.setup.evaluator, "metric_name", None) or "wall_s", "direction": "lower",
+        "agent": agent,
         "config": {"editable": list(target.editable), "protected": list(target.protected), **config},
         "simopt_version": __version__, "started": _now(),
     })

@@ -273,3 +273,15 @@ def test_scenario_evaluator_runs_each_version_in_a_subprocess(tmp_path):
     with pytest.raises(CheckFailed) as hang:
         evaluator.smoke(broken)
     assert hang.value.status == "timeout" and "1 s" in hang.value.reason
+
+
+@pytest.mark.parametrize("metric, words", [
+    ({"verdict": "inconclusive", "ratio": 0.90, "ci": [0.80, 0.99], "lanes": 6}, "too wide for this budget"),
+    ({"verdict": "inconclusive", "ratio": 0.99, "ci": [0.95, 1.03], "lanes": 20}, "short of the 3.0% minimum"),
+    ({"verdict": "inconclusive", "ratio": 0.90, "ci": None, "lanes": 2}, "too few lanes (2)"),
+    ({"verdict": "not-faster", "ratio": 1.0, "ci": [0.99, 1.01], "lanes": 5}, "stopped early"),
+])
+def test_the_discard_hint_tells_a_wide_interval_from_a_small_effect(metric, words):
+    from simopt.loop import _discard_hint
+
+    assert words in _discard_hint(metric, 0.03)
