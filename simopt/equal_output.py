@@ -53,6 +53,7 @@ class EqualOutput:
         self.goldens: dict[int, str] = {}
         self.base_root: Path | None = None
         self.digest: str | None = None  # of the goldens, once recorded
+        self.fresh_override: list[int] | None = None  # `simopt guard --seed N`: this seed instead of fresh ones
 
     def output(self, root: Path, seed: int, what: str) -> str:
         """The normalized output of the command on `seed` in `root`."""
@@ -104,7 +105,7 @@ class EqualOutput:
         for seed, golden in sorted(self.goldens.items()):
             self._compare(seed, golden, self.output(root, seed, "equal_output"))
             checked.append(seed)
-        for seed in self.fresh_seeds(self.fresh):
+        for seed in self.fresh_override if self.fresh_override is not None else self.fresh_seeds(self.fresh):
             expected = self.output(self.base_root, seed, "equal_output on the base")
             self._compare(seed, expected, self.output(root, seed, "equal_output"))
             checked.append(seed)

@@ -106,7 +106,7 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         reporter.summary(runner.experiments, runner.best_speedup(), reason)
         return code
     finally:
-        workspace.close()
+        workspace.close(remove_candidate=True)  # a resume recreates it
 
 
 def _identify(options: Options, repo, target):

@@ -146,10 +146,15 @@ class Workspace:
             escaped.insert(0, "HEAD")
         return [f"<checkout>/{path}" for path in escaped]
 
-    def close(self) -> None:
-        """Release the session lock and drop the reference checkouts (a resume recreates them)."""
+    def close(self, *, remove_candidate: bool = False) -> None:
+        """Release the session lock and drop the reference checkouts (a resume recreates them).
+
+        `remove_candidate`: drop the candidate worktree too (the branch keeps every kept change),
+        so the branch can be checked out elsewhere once the session is over.
+        """
         repo = git.Repo(self.repo_root)
-        for directory in (self.best_dir, self.base_dir):
+        directories = (self.best_dir, self.base_dir) + ((self.worktree,) if remove_candidate else ())
+        for directory in directories:
             if directory.exists():
                 repo.git.worktree("remove", "--force", str(directory))
         if self._lock is not None:
@@ -201,6 +206,7 @@ def create_workspace(repo: git.Repo, tag: str, target: Target) -> Workspace:
     ensure_new(repo, tag)
     ensure_clean(repo, target)
     _ensure_ignored(repo, STATE_DIR)
+    _ensure_ignored(repo, RESULTS_DIR if not repo.git.ls_files(RESULTS_DIR) else f"{RESULTS_DIR}/{tag}")
     base = repo.head.commit.hexsha
     workspace = Workspace(root, tag, base, base)
     workspace._lock = _acquire_lock(root, tag)

@@ -151,7 +151,7 @@ def test_a_budget_plan_grows_with_the_noise_and_the_lane_time():
 def test_the_probe_times_a_b_lanes_of_the_base(tmp_path):
     root = version(tmp_path, "base", script=ITERATIONS.format(count=5, cost=1000))
     probe = probe_command("sh bench.sh", root, lanes=3)
-    assert probe["metric"] == "cost" and probe["units"] == 4 and len(probe["values"]) == 3
+    assert probe["metric"] == "cost" and probe["units"] == 5 and len(probe["values"]) == 3
     assert all(abs(value) < 0.02 for value in probe["values"])
     assert probe["lane_seconds"] > 0
     with pytest.raises(UserError, match="fails on the base"):

@@ -162,6 +162,7 @@ class _Lanes:
         self.unit_pairs = 0
         self.units: list[int] = []
         self.metric: str | None = None
+        self.lines = 0  # METRIC lines per run (1 without any: the wall time)
         self.samples: dict[str, list[float]] = {"baseline": [], "candidate": []}
         self.run_seconds: list[float] = []
 
@@ -174,6 +175,7 @@ class _Lanes:
         self.started += 1
         value, units = lane_value(runs["baseline"], runs["candidate"])
         self.metric = runs["baseline"].metric
+        self.lines = len(runs["baseline"].values)
         self.run_seconds += [runs["baseline"].wall_s, runs["candidate"].wall_s]
         if self.started <= WARMUP_LANES:
             return None
@@ -307,7 +309,7 @@ def probe_command(command: str, root: Path | str, *, lanes: int = PROBE_LANES, t
         except RunFailed as failure:
             raise UserError(f"the bench command fails on the base: {failure.message.splitlines()[0]}") from failure
     return {"metric": measured.metric, "values": measured.values, "process_values": measured.process_values,
-            "units": measured.units[-1] if measured.units else 1, "run_seconds": median(measured.run_seconds),
+            "units": measured.lines, "run_seconds": median(measured.run_seconds),
             "lane_seconds": (time.monotonic() - started) / (WARMUP_LANES + lanes)}
 
 
