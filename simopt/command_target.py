@@ -123,6 +123,7 @@ class CommandEvaluator:
         result = compare_commands(
             self.target.bench, baseline, candidate, max_seconds=max_seconds, min_effect=min_effect, progress=progress,
             stop_when_not_faster=stop_when_not_faster, runner=self._bench_runner,
+            interleave=self.target.bench_clock == "cpu",
         )
         self.metric_name = result.get("metric") or self.metric_name
         return result
@@ -135,7 +136,7 @@ class CommandEvaluator:
         if root is None:
             raise RuntimeError("plan_budget needs a calibrated base or a root")
         probe = probe_command(self.target.bench, root, runner=self._bench_runner,
-                              timeout_s=max(self.target.smoke_timeout, 600.0))
+                              timeout_s=max(self.target.smoke_timeout, 600.0), interleave=self.target.bench_clock == "cpu")
         self.metric_name = probe["metric"]
         return plan_budget(probe, min_effect)
 
@@ -161,6 +162,8 @@ def budget_advice(plan, max_seconds: float, *, chosen: bool, min_effect: float) 
     """The bench budget a session should use, and one line that says why."""
     unit = (f"{plan.units_per_run} METRIC {plan.metric} lines per run, timed per iteration" if plan.unit == "iteration"
             else f"metric {plan.metric}, one value per run (whole-process timing)")
+    if plan.interleaved:
+        unit += ", both versions' runs interleaved on one CPU"
     measured = (f"the bench takes {plan.run_seconds:.2f} s per run ({unit}); A/A lane spread "
                 f"{plan.spread:.2%}")
     if plan.seconds is None:

@@ -20,11 +20,13 @@ from simopt.errors import UserError
 CONFIG_FILE = "simopt.toml"
 
 _STRING_KEYS = ("scenarios", "engine", "scenario", "smoke_scenario", "bench", "guard", "guard_command", "smoke",
-                "python", "equal_output")
+                "python", "equal_output", "bench_clock")
+BENCH_CLOCKS = ("wall", "cpu")
 _LIST_KEYS = ("editable", "protected", "equal_output_ignore")
 _NUMBER_KEYS = ("smoke_timeout", "propose_timeout", "guard_timeout")
 _DEFAULT_TIMEOUTS = {"smoke_timeout": 120.0, "propose_timeout": 1800.0, "guard_timeout": 1800.0}
-_COMMAND_ONLY = ("python", "env", "equal_output", "equal_output_seeds", "equal_output_fresh", "equal_output_ignore")
+_COMMAND_ONLY = ("python", "env", "equal_output", "equal_output_seeds", "equal_output_fresh", "equal_output_ignore",
+                 "bench_clock")
 _OTHER_KEYS = ("env", "equal_output_seeds", "equal_output_fresh")
 DEFAULT_FRESH_SEEDS = 3
 MAX_FRESH_SEEDS = 100
@@ -46,6 +48,7 @@ class Target:
     guard: str | None = None
     guard_command: str | None = None
     smoke: str | None = None
+    bench_clock: str | None = None  # "cpu": the bench's METRIC values are CPU time (runs may interleave)
     python: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     equal_output: str | None = None
@@ -154,6 +157,8 @@ def _command_extras(where: str, table: dict[str, Any], values: dict[str, Any]) -
         for name, value in env.items()
     ):
         raise UserError(f"{where}: env must be a table of NAME = \"string\" (e.g. env = {{ PYTHONPATH = \"src\" }})")
+    if values["bench_clock"] not in (None, *BENCH_CLOCKS):
+        raise UserError(f"{where}: bench_clock(={values['bench_clock']!r}) must be one of {', '.join(BENCH_CLOCKS)}")
     command = values["equal_output"]
     if command is not None and "{seed}" not in command:
         raise UserError(f"{where}: equal_output(={command!r}) must contain {{seed}}, where each seed goes")

@@ -156,3 +156,13 @@ def test_the_probe_times_a_b_lanes_of_the_base(tmp_path):
     assert probe["lane_seconds"] > 0
     with pytest.raises(UserError, match="fails on the base"):
         probe_command("exit 1", root, lanes=1)
+
+
+def test_interleaved_runs_execute_together_and_need_a_metric(tmp_path):
+    base = version(tmp_path, "base", script=ITERATIONS.format(count=10, cost=1000))
+    cand = version(tmp_path, "cand", script=ITERATIONS.format(count=10, cost=900))
+    result = compare_commands("sh bench.sh", base, cand, max_seconds=4, interleave=True)
+    assert result["verdict"] == "faster" and result["interleaved"] and 0.89 < result["ratio"] < 0.91
+    silent = version(tmp_path, "silent", script="")
+    result = compare_commands("sh bench.sh", base, silent, max_seconds=4, interleave=True)
+    assert result["verdict"] == "crash" and 'bench_clock = "cpu" needs METRIC lines' in result["error"]

@@ -228,6 +228,6 @@ def test_a_session_gives_keep_early_discard_guard_fail_and_scope_violation(queue
     assert "stopped early" in no_op["asi"]["next_action_hint"]
     assert behaviour["guards"]["failures"][0]["test"] == "equal_output"
     assert scope["asi"]["out_of_scope"] == ["bench.py"]
-    assert "the bench takes" in out and "per run (12 METRIC seconds lines per run, timed per iteration)" in out
+    assert "per run (12 METRIC seconds lines per run, timed per iteration, both versions' runs interleaved" in out
     assert git(queuesim, "status", "--porcelain") == before  # results/ is ignored, nothing else written
     assert not (queuesim / ".simopt" / "worktrees" / "own").exists()  # the worktree goes with the session

@@ -85,6 +85,7 @@ def test_simopt_toml_wins_over_pyproject(tmp_path):
         ('editable = ["a"]\nbench = "b"\nguard = "g"\nsmoke_timeout = -1\n', "smoke_timeout(=-1)"),
         ('editable = "a"\nbench = "b"\nguard = "g"\n', "list"),
         ("editable = [", "cannot read"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nbench_clock = "gpu"\n', "bench_clock(='gpu')"),
         ('editable = ["a"]\nbench = "b"\nguard = "g"\nequal_output = "run"\n', "must contain {seed}"),
         ('editable = ["a"]\nbench = "b"\nguard = "g"\nequal_output_seeds = [1]\n', "need `equal_output`"),
         ('editable = ["a"]\nbench = "b"\nguard = "g"\nequal_output = "r {seed}"\nequal_output_seeds = [-1]\n',

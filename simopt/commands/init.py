@@ -28,6 +28,10 @@ protected = [{protected}]
 # The benchmark, run in a checkout of each version: one `METRIC seconds=<float>` line per
 # iteration (timed per iteration, the precise way), or one line per run.
 bench = "python {bench}"
+# Its METRIC is CPU time (time.process_time()), so both versions' runs may execute at once on
+# one CPU, their iterations interleaved by the scheduler: the machine's load weighs on both
+# alike. Remove this line if your bench prints wall-clock time.
+bench_clock = "cpu"
 
 # Correctness: exits 0 when the version is correct.{guard_note}
 {guard_line}

@@ -9,6 +9,12 @@ version's root and pinned to the workers' CPU. The unit of timing is what the co
 - a single `METRIC` line: the lane's value is the log ratio of the two values;
 - no `METRIC` line: the wall time of each run (the fallback, and the noisiest).
 
+With `interleave` (config `bench_clock = "cpu"`: the METRIC values are CPU time), the two runs
+of a lane execute at the same time on the one pinned CPU, so the scheduler interleaves them
+every few milliseconds and whatever else loads the machine (a busy sibling hyperthread, caches)
+weighs on both versions alike; without it they run one after the other. Measured on this shared
+machine at load 6-7: A/A lane values of +-1.4% interleaved against +-27-47% one after the other.
+
 The verdict uses the lane statistics of scenario comparisons (stats.decide_lanes: 20% trimmed
 mean of the lane values, Yuen's t interval, at least MIN_LANES lanes) with the same looks and
 the same early `not-faster` stop; the whole-process wall-clock ratio of the same lanes is
@@ -153,9 +159,10 @@ class _Lanes:
     """Measures lanes of the command in two roots, in random order within each lane."""
 
     def __init__(self, command: str, roots: dict[str, Path], *, cpu: int, timeout_s: float, runner: Runner,
-                 rng: random.Random) -> None:
+                 rng: random.Random, interleave: bool = False) -> None:
         self.command, self.roots, self.cpu, self.timeout_s, self.runner, self.rng = (
             command, roots, cpu, timeout_s, runner, rng)
+        self.interleave = interleave
         self.started = 0
         self.values: list[float] = []  # each measured lane's value (log ratio)
         self.process_values: list[float] = []  # each measured lane's whole-process wall log ratio
@@ -170,8 +177,7 @@ class _Lanes:
         """Measure one more lane; None while warming up, else its median unit values."""
         order = ["baseline", "candidate"]
         self.rng.shuffle(order)
-        runs = {role: run_once(self.command, self.roots[role], cpu=self.cpu, timeout_s=self.timeout_s, role=role,
-                               runner=self.runner) for role in order}
+        runs = self._interleaved(order) if self.interleave else {role: self._run(role) for role in order}
         self.started += 1
         value, units = lane_value(runs["baseline"], runs["candidate"])
         self.metric = runs["baseline"].metric
@@ -187,6 +193,24 @@ class _Lanes:
             self.samples[role].append(median(run.values))
         return self.samples["baseline"][-1], self.samples["candidate"][-1]
 
+    def _run(self, role: str) -> Run:
+        run = run_once(self.command, self.roots[role], cpu=self.cpu, timeout_s=self.timeout_s, role=role,
+                       runner=self.runner)
+        if self.interleave and run.metric == "wall_s":
+            raise RunFailed('bench_clock = "cpu" needs METRIC lines of CPU time, and the bench printed none', role)
+        return run
+
+    def _interleaved(self, order: list[str]) -> dict[str, Run]:
+        """Both runs at once, each started from a thread of its own (pinned to the same CPU)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="simopt-lane") as pool:
+            futures = {role: pool.submit(self._run, role) for role in order}
+            failures = [future.exception() for future in futures.values() if future.exception() is not None]
+        if failures:  # the baseline's first: it says the bench itself is broken
+            raise min(failures, key=lambda failure: getattr(failure, "role", "") != "baseline")
+        return {role: future.result() for role, future in futures.items()}
+
 
 def compare_commands(
     command: str,
@@ -199,11 +223,13 @@ def compare_commands(
     progress: Progress | None = None,
     stop_when_not_faster: bool = False,
     runner: Runner = default_runner,
+    interleave: bool = False,
 ) -> dict:
     """Decide whether `command` reports a lower METRIC (or runs faster) in the candidate's root.
 
     `stop_when_not_faster`: for callers that keep only `faster` (the optimize loop): stop with
-    `not-faster` at the first look whose interval rules out the minimum speedup.
+    `not-faster` at the first look whose interval rules out the minimum speedup. `interleave`:
+    the METRIC is CPU time, so both runs of a lane may execute at once on one CPU.
     """
     started = time.monotonic()
     seed = random.randrange(2**32)
@@ -211,10 +237,12 @@ def compare_commands(
     timeout_s = timeout_s or max(float(max_seconds), 10.0)
     looks = FUTILITY_LOOKS if stop_when_not_faster else LANE_LOOKS
     futility_alpha = FUTILITY_ALPHA if stop_when_not_faster else None
-    report = {"version": 1, "command": command, "min_effect": min_effect, "seed": seed, "alpha": ALPHA,
+    report = {"version": 1, "command": command, "interleaved": interleave, "min_effect": min_effect, "seed": seed,
+              "alpha": ALPHA,
               "looks": [list(look) for look in looks], "digest_baseline": None, "digest_candidate": None}
     with pinned_orchestrator() as cpu:
-        lanes = _Lanes(command, roots, cpu=cpu, timeout_s=timeout_s, runner=runner, rng=random.Random(seed))
+        lanes = _Lanes(command, roots, cpu=cpu, timeout_s=timeout_s, runner=runner, rng=random.Random(seed),
+                       interleave=interleave)
 
         def judge(_: list, alpha: float, final: bool) -> Decision:
             return decide_lanes(lanes.values, pairs=lanes.unit_pairs, min_effect=min_effect, alpha=alpha,
@@ -290,6 +318,7 @@ class BudgetPlan:
     spread: float  # root mean square of the probe's A/A lane log ratios
     lanes_needed: int | None  # None: not even PLAN_MAX_SECONDS would do
     seconds: float | None
+    interleaved: bool = False
 
     def lanes_in(self, max_seconds: float) -> int:
         """About how many measured lanes a budget of `max_seconds` holds."""
@@ -297,19 +326,19 @@ class BudgetPlan:
 
 
 def probe_command(command: str, root: Path | str, *, lanes: int = PROBE_LANES, timeout_s: float = 600.0,
-                  runner: Runner = default_runner) -> dict:
+                  runner: Runner = default_runner, interleave: bool = False) -> dict:
     """Time `lanes` A/A lanes (plus the warm-up lane) of the command in `root`: its cost and noise."""
     started = time.monotonic()
     with pinned_orchestrator() as cpu:
         measured = _Lanes(command, {"baseline": Path(root), "candidate": Path(root)}, cpu=cpu, timeout_s=timeout_s,
-                          runner=runner, rng=random.Random())
+                          runner=runner, rng=random.Random(), interleave=interleave)
         try:
             for _ in range(WARMUP_LANES + lanes):
                 measured.next()
         except RunFailed as failure:
             raise UserError(f"the bench command fails on the base: {failure.message.splitlines()[0]}") from failure
     return {"metric": measured.metric, "values": measured.values, "process_values": measured.process_values,
-            "units": measured.lines, "run_seconds": median(measured.run_seconds),
+            "units": measured.lines, "interleaved": interleave, "run_seconds": median(measured.run_seconds),
             "lane_seconds": (time.monotonic() - started) / (WARMUP_LANES + lanes)}
 
 
@@ -337,5 +366,6 @@ def plan_budget(probe: dict, min_effect: float) -> BudgetPlan:
     seconds = None if needed is None else math.ceil((needed + WARMUP_LANES) * lane_seconds / PLAN_FILL / 10) * 10
     unit = "iteration" if probe["units"] > 1 else "process"
     return BudgetPlan(metric=probe["metric"], unit=unit, units_per_run=probe["units"], run_seconds=probe["run_seconds"],
-                      lane_seconds=lane_seconds, spread=spread, lanes_needed=needed, seconds=seconds)
+                      lane_seconds=lane_seconds, spread=spread, lanes_needed=needed, seconds=seconds,
+                      interleaved=bool(probe.get("interleaved")))
 
