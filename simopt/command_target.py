@@ -19,7 +19,6 @@ from simopt.evaluate import CheckFailed, tail
 from simopt.target import Target
 from simopt.target_process import command_environment, describe_interpreter, interpreter, run_target_command
 
-_PYTEST_SUMMARY = ("passed", "failed", "error", "errors")
 _FAILURE_WORDS = re.compile(r"error|fail|assert|exception|traceback|not ok", re.IGNORECASE)
 
 
@@ -99,18 +98,23 @@ class CommandEvaluator:
         else:
             command = self.target.guard_command
         started = time.perf_counter()
-        # a wide "terminal", so pytest's one-line failure summaries keep the whole message
+        # every pytest the command runs also writes its JUnit XML report to stderr: counts and
+        # failures come from that structured report, not from pytest's human summary
+        addopts = " ".join(filter(None, [self.env.get("PYTEST_ADDOPTS"), "--junitxml=/dev/stderr"]))
         try:
-            completed = self.run(command, root, self.target.guard_timeout, env={**self.env, "COLUMNS": "500"})
+            completed = self.run(command, root, self.target.guard_timeout, env={**self.env, "PYTEST_ADDOPTS": addopts})
         except subprocess.TimeoutExpired:
             raise CheckFailed("timeout", f"exceeded its time limit of {self.target.guard_timeout:g} s",
                               {"command": _shown(command)}) from None
-        output = completed.stdout + completed.stderr
-        passed, failed = _pytest_counts(output)
-        failures = [] if completed.returncode == 0 else _pytest_failures(output) or [
-            {"test": _shown(command), "message": _failure_message(output, completed.returncode), "counterexample": None}
-        ]
-        return {"passed": passed, "failed": max(failed, len(failures)), "seed": None,
+        bases = [root] + ([guards_dir, *guards_dir.parents] if guards_dir is not None else [])
+        reports = junit_reports(completed.stderr, bases)
+        passed = sum(report["passed"] for report in reports)
+        failures = [failure for report in reports for failure in report["failures"]]
+        if completed.returncode != 0 and not failures:
+            output = _JUNIT.sub("", completed.stdout + completed.stderr)
+            failures = [{"test": _shown(command), "message": _failure_message(output, completed.returncode),
+                         "counterexample": None}]
+        return {"passed": passed, "failed": len(failures), "seed": None,
                 "duration_s": time.perf_counter() - started, "failures": failures}
 
     def bench(
@@ -192,27 +196,37 @@ def _failure_message(output: str, returncode: int) -> str:
     return "\n".join([key or f"exit code {returncode}", *lines])
 
 
-def _pytest_counts(output: str) -> tuple[int, int]:
-    """(passed, failed) from pytest's summary line, (0, 0) when there is none."""
-    passed = failed = 0
-    for line in reversed(output.splitlines()):
-        words = line.replace(",", " ").split()
-        if any(word in _PYTEST_SUMMARY for word in words):
-            for count, word in zip(words, words[1:]):
-                if count.isdigit() and word == "passed":
-                    passed = int(count)
-                elif count.isdigit() and word in ("failed", "error", "errors"):
-                    failed += int(count)
-            break
-    return passed, failed
+def junit_reports(stderr: str, bases: list[Path]) -> list[dict[str, Any]]:
+    """Each JUnit XML document in `stderr` as {passed, failures}; test ids as pytest names them."""
+    import xml.etree.ElementTree as ElementTree
+
+    reports = []
+    for match in _JUNIT.finditer(stderr):
+        try:
+            tree = ElementTree.fromstring(match.group(0))
+        except ElementTree.ParseError:
+            continue
+        passed, failures = 0, []
+        for case in tree.iter("testcase"):
+            problem = next((child for child in case if child.tag in ("failure", "error")), None)
+            if problem is None:
+                passed += case.find("skipped") is None
+                continue
+            failures.append({"test": _node_id(case.get("classname", ""), case.get("name", ""), bases),
+                             "message": (problem.get("message") or problem.text or "").strip(),
+                             "counterexample": None})
+        reports.append({"passed": passed, "failures": failures})
+    return reports
 
 
-def _pytest_failures(output: str) -> list[dict[str, Any]]:
-    """One failure per `FAILED test - message` line of pytest's short summary."""
-    failures = []
-    for line in output.splitlines():
-        if line.startswith(("FAILED ", "ERROR ")):
-            test, _, message = line.split(" ", 1)[1].partition(" - ")
-            failures.append({"test": test.strip(), "message": message.strip(), "counterexample": None})
-    return failures
+def _node_id(classname: str, name: str, bases: list[Path]) -> str:
+    """pytest's node id from a JUnit class name: the longest dotted prefix that is a file in a base folder."""
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):
+        path = "/".join(parts[:cut]) + ".py"
+        if any((base / path).is_file() for base in bases):
+            return "::".join([path, *parts[cut:], name])
+    return "::".join(filter(None, [classname, name]))
 
+
+_JUNIT = re.compile(r"<\?xml[^>]*\?>\s*<testsuites.*?</testsuites>", re.DOTALL)

@@ -67,13 +67,17 @@ def test_clean_errors(tmp_path, tinyrepo):
     assert "Traceback" not in err
 
 
-def test_init_writes_a_template_once(tmp_path):
+def test_init_writes_a_valid_config_once(tmp_path):
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "notes.txt").write_text("no package here\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "notes")
     code, out, _ = cli("init", "--repo", str(tmp_path))
-    assert code == 0 and "simopt.toml" in out
+    assert code == 0 and "simopt.toml" in out and "no package found" in out
     from simopt.target import load_target
 
-    target = load_target(tmp_path)  # the template is a valid config as written
-    assert target.kind == "command" and target.editable == ("src/**",)
+    target = load_target(tmp_path)  # the config is valid as written
+    assert target.kind == "command" and target.editable == ("src/**",) and target.bench_clock == "cpu"
     before = (tmp_path / "simopt.toml").read_text()
     code, _, err = cli("init", "--repo", str(tmp_path))
     assert code == 2 and "already exists" in err

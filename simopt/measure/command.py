@@ -155,7 +155,7 @@ def lane_value(baseline: Run, candidate: Run) -> tuple[float, int]:
     return median(ratios), len(ratios)
 
 
-class _Lanes:
+class Lanes:
     """Measures lanes of the command in two roots, in random order within each lane."""
 
     def __init__(self, command: str, roots: dict[str, Path], *, cpu: int, timeout_s: float, runner: Runner,
@@ -241,7 +241,7 @@ def compare_commands(
               "alpha": ALPHA,
               "looks": [list(look) for look in looks], "digest_baseline": None, "digest_candidate": None}
     with pinned_orchestrator() as cpu:
-        lanes = _Lanes(command, roots, cpu=cpu, timeout_s=timeout_s, runner=runner, rng=random.Random(seed),
+        lanes = Lanes(command, roots, cpu=cpu, timeout_s=timeout_s, runner=runner, rng=random.Random(seed),
                        interleave=interleave)
 
         def judge(_: list, alpha: float, final: bool) -> Decision:
@@ -289,7 +289,7 @@ def lane_interval(values: list[float], alpha: float) -> tuple[float | None, tupl
     return center, (center - half, center + half)
 
 
-def _evidence(lanes: _Lanes) -> dict:
+def _evidence(lanes: Lanes) -> dict:
     """What the lanes measured, for the result document."""
     process_center, process = lane_interval(lanes.process_values, LANE_LOOKS[-1][1])
     return {
@@ -330,7 +330,7 @@ def probe_command(command: str, root: Path | str, *, lanes: int = PROBE_LANES, t
     """Time `lanes` A/A lanes (plus the warm-up lane) of the command in `root`: its cost and noise."""
     started = time.monotonic()
     with pinned_orchestrator() as cpu:
-        measured = _Lanes(command, {"baseline": Path(root), "candidate": Path(root)}, cpu=cpu, timeout_s=timeout_s,
+        measured = Lanes(command, {"baseline": Path(root), "candidate": Path(root)}, cpu=cpu, timeout_s=timeout_s,
                           runner=runner, rng=random.Random(), interleave=interleave)
         try:
             for _ in range(WARMUP_LANES + lanes):
