@@ -10,8 +10,8 @@ checkout's code), then does what a new user does, printing every command and its
    and deselects the two tests that read a data file the sdist does not ship, and commits;
 2. `simopt check`: smoke, equal_output, guard and an A/A bench probe on HEAD;
 3. `simopt bench` between two revisions: an A/A (main against itself) and the real speedup of
-   benchmarks/own_repo/ciw_patches/0001 committed on a branch, both with --json, so the
-   per-iteration interval and the whole-process interval of the same runs stand side by side;
+   benchmarks/own_repo/ciw_patches/0001 committed on a branch (benchmarks/command_precision.py
+   then compares per-iteration and whole-process timing side by side on that repository);
 4. `simopt optimize --agent patches:benchmarks/own_repo/ciw_patches` at the default budget: a
    real speedup, a no-op, a behaviour change and a scope violation, which must end keep,
    discard (not-faster, early), guard_fail and scope_violation; then `simopt history`.
@@ -153,11 +153,13 @@ def precision_lines(name: str, result: dict) -> list[str]:
         return f"{(ci[1] - ci[0]) / 2:.2%}" if ci else "n/a"
 
     ci, process = result.get("ci"), result.get("process_ci")
+    shared = " (interleaved runs: pulled toward 1)" if result.get("interleaved") else ""
     lines = [f"{name}: verdict {result['verdict']}, {result['lanes']} lanes ({result['pairs']} iteration pairs) "
              f"in {result['seconds']:.0f} s, {result['run_seconds']:.2f} s per run",
              f"{name}: per iteration  ratio {result['ratio']:.4f} CI {_ci(ci)} half-width {width(ci)}",
-             f"{name}: whole process  ratio {result['process_ratio']:.4f} CI {_ci(process)} half-width {width(process)}"]
-    if ci and process:
+             f"{name}: wall clock     ratio {result['process_ratio']:.4f} CI {_ci(process)} half-width "
+             f"{width(process)}{shared}"]
+    if ci and process and not result.get("interleaved"):
         lines.append(f"{name}: the whole-process interval is {(process[1] - process[0]) / (ci[1] - ci[0]):.1f}x wider "
                      f"(it would need ~{((process[1] - process[0]) / (ci[1] - ci[0])) ** 2:.0f}x the lanes)")
     return lines

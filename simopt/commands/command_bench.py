@@ -113,7 +113,8 @@ def bench_lines(result: dict) -> list[str]:
     if result.get("process_ratio") is not None:
         ci = result.get("process_ci")
         interval = f" (CI {ci[0]:.4f} .. {ci[1]:.4f})" if ci else ""
-        lines.append(f"wall clock   {result['process_ratio']:.4f}{interval}  whole-process ratio of the same runs, "
+        shared = " (the runs shared one CPU, so this is pulled toward 1)" if result.get("interleaved") else ""
+        lines.append(f"wall clock   {result['process_ratio']:.4f}{interval}  whole-process ratio of the same runs{shared}, "
                      f"{result['run_seconds']:.2f} s per run")
     lines.append(f"min effect   {result['min_effect']:.1%}  bench {result['bench']!r}")
     return lines
