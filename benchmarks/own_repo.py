@@ -185,12 +185,16 @@ def optimize(log: Log, repo: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, help="where to build the repository (default: a temporary folder)")
+    parser.add_argument("--workdir", type=Path, help="where to build the repository, not under /tmp (default: a "
+                        "temporary folder in ~/.cache)")
     parser.add_argument("--sdist", type=Path, help="a downloaded Ciw 3.2.7 sdist (default: pip download it)")
     parser.add_argument("--log", type=Path, help="also write everything printed to this file")
     args = parser.parse_args()
     log = Log(args.log)
-    with tempfile.TemporaryDirectory(prefix="simopt-own-repo-") as scratch:
+    # not under /tmp: the sandbox gives commands a private /tmp, which would hide the repository's .venv
+    cache = Path.home() / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="simopt-own-repo-", dir=cache) as scratch:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()

@@ -150,6 +150,9 @@ class Simulation:
             if cancelled:
                 continue
             self.now = time
+            if cls == TX_START:
+                self.events += self._transmission_start(key)  # a start that sends nothing is no event (§7)
+                continue
             self.events += 1
             if cls == LINK_EVENT:
                 self._link_event(payload["link"], payload["action"])
@@ -157,10 +160,8 @@ class Simulation:
                 self._install_tables()
             elif cls == ARRIVAL:
                 self._arrive(payload)
-            elif cls == INJECTION:
-                self._inject(payload["flow"], payload["seq"])
             else:
-                self._transmission_start(key)
+                self._inject(payload["flow"], payload["seq"])
         self.now = max(self.now, limit)
 
     def _link_event(self, key: tuple[int, int], action: str) -> None:
@@ -226,11 +227,12 @@ class Simulation:
         if port["pending"] is None:
             port["pending"] = self._push(self.now, TX_START, (u, v), {})
 
-    def _transmission_start(self, port_key: tuple[int, int]) -> None:
+    def _transmission_start(self, port_key: tuple[int, int]) -> bool:
+        """Start sending the head of the port's queue; False when the queue is empty (the port idles)."""
         port = self.ports[port_key]
         port["pending"] = None
         if not port["queue"]:
-            return
+            return False
         packet = port["queue"].pop(0)
         port["waiting"] -= packet["size"]
         u, v = port_key
@@ -242,6 +244,7 @@ class Simulation:
         payload["number"] = entry[3]
         self.in_transit.setdefault((u, v), {})[entry[3]] = entry
         port["pending"] = self._push(self.now + serialization, TX_START, port_key, {})
+        return True
 
     def _deliver(self, packet: dict[str, Any], node: int) -> None:
         outcome = self.outcomes[packet["flow"]]

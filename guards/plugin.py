@@ -20,6 +20,7 @@ from hypothesis import settings
 from guards import profiles, record
 
 HARNESS_ROOT = Path(__file__).resolve().parents[1]
+STEP_TIMEOUT_S = 120.0  # one step of one run: a candidate that hangs fails its guard, not the session
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,10 +51,17 @@ def target_root() -> Path:
 
 @pytest.fixture(scope="session")
 def engine(target_root):
-    """The target's public engine API (Simulation, simulate), loaded in this process only."""
-    from simopt.engine import load_engine
+    """The target's engine API (Simulation, simulate), served by a sandboxed runner.
 
-    return load_engine(target_root)
+    Candidate code never enters this process: every call is a run in a fresh child of the
+    runner (simopt.runner), and the digest of every result is computed here.
+    """
+    from simopt.runner.engine import RemoteEngine
+
+    remote = RemoteEngine(target_root, step_timeout_s=STEP_TIMEOUT_S)
+    remote.check_loads()  # a package that does not import fails every guard that uses it, at setup
+    yield remote
+    remote.close()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -65,17 +73,35 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed or (report.when == "call" and report.passed) or report.skipped:
-        _remember(item.config, report)
+        _remember(item.config, report, call.excinfo.value if call.excinfo is not None else None)
 
 
-def _remember(config: pytest.Config, report: pytest.TestReport) -> None:
+def _remember(config: pytest.Config, report: pytest.TestReport, error: BaseException | None) -> None:
     entry = {"test": report.nodeid, "outcome": report.outcome, "when": report.when}
     if report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
         text = crash.message if crash is not None else str(report.longrepr).splitlines()[-1]
         entry["message"] = _first_line(text)
         entry["counterexample"] = record.last(report.nodeid)
+        tamper = _tamper_in(error)
+        if tamper is not None:
+            entry["tamper"] = {"reason": tamper.reason, "evidence": tamper.evidence}
     config._guard_results.append(entry)
+
+
+def _tamper_in(error: BaseException | None, depth: int = 0):
+    """The runner's Tamper behind a failure, if any (through exception groups and causes)."""
+    from simopt.runner.client import Tamper
+
+    if error is None or depth > 5:
+        return None
+    if isinstance(error, Tamper):
+        return error
+    for inner in [*getattr(error, "exceptions", ()), error.__cause__, error.__context__]:
+        found = _tamper_in(inner, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def _first_line(message: str, limit: int = 600) -> str:

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 from hypothesis import given, strategies as st
 
 from guards import checks, record, strategies
@@ -66,28 +61,17 @@ def test_trace_and_slicing_change_nothing(engine, case, cuts):
     assert sliced["digest"] == whole["digest"], f"slicing at {sorted(cuts)} ns changes the digest"
 
 
-DETERMINISM_SCRIPT = """
-import json, sys
-from pathlib import Path
-from simopt.engine import load_engine
-instance = json.loads(sys.stdin.read())
-print(load_engine(Path(sys.argv[1])).simulate(instance)["digest"])
-"""
-
-
 @examples(1)
 @given(strategies.cases(max_flows=6))
 def test_same_digest_in_two_processes(engine, target_root, case):
-    """Two fresh processes with different hash seeds give the digest of this one."""
+    """Two fresh runners with other string-hash seeds give the digest of this one."""
+    from simopt.runner.engine import RemoteEngine
+
     record.show(case.kind, case.instance)
     expected = engine.simulate(case.instance)["digest"]
-    processes = [
-        subprocess.Popen([sys.executable, "-c", DETERMINISM_SCRIPT, str(target_root)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONHASHSEED": hash_seed})
-        for hash_seed in ("1", "2")
-    ]
-    for hash_seed, process in zip(("1", "2"), processes):
-        out, err = process.communicate(json.dumps(case.instance), timeout=60)
-        assert process.returncode == 0, f"engine crashed in a fresh process: {err.strip().splitlines()[-1:]}"
-        assert out.strip() == expected, f"PYTHONHASHSEED={hash_seed} gives another digest"
+    for hash_seed in (1, 2):
+        other = RemoteEngine(target_root, hash_seed=hash_seed)
+        try:
+            assert other.simulate(case.instance)["digest"] == expected, f"PYTHONHASHSEED={hash_seed} gives another digest"
+        finally:
+            other.close()

@@ -9,6 +9,7 @@ and raises `CheckFailed` with a status from docs/history.md and the evidence for
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -98,11 +99,8 @@ class CommandEvaluator:
         else:
             command = self.target.guard_command
         started = time.perf_counter()
-        # every pytest the command runs also writes its JUnit XML report to stderr: counts and
-        # failures come from that structured report, not from pytest's human summary
-        addopts = " ".join(filter(None, [self.env.get("PYTEST_ADDOPTS"), "--junitxml=/dev/stderr"]))
         try:
-            completed = self.run(command, root, self.target.guard_timeout, env={**self.env, "PYTEST_ADDOPTS": addopts})
+            completed = self.run(_with_junit(command), root, self.target.guard_timeout)
         except subprocess.TimeoutExpired:
             raise CheckFailed("timeout", f"exceeded its time limit of {self.target.guard_timeout:g} s",
                               {"command": _shown(command)}) from None
@@ -194,6 +192,22 @@ def _failure_message(output: str, returncode: int) -> str:
     lines = tail(output)
     key = next((line for line in reversed(lines) if _FAILURE_WORDS.search(line)), lines[-1] if lines else "")
     return "\n".join([key or f"exit code {returncode}", *lines])
+
+
+def _with_junit(command: str | list[str]) -> str:
+    """The command in a shell that has pytest write a JUnit XML report and prints it on stderr.
+
+    Counts and failures then come from that structured report, not from pytest's human
+    summary; the report is written in the (throwaway) copy the command runs in. When the command
+    runs pytest more than once, the last report is the one read.
+    """
+    shown = command if isinstance(command, str) else shlex.join(command)
+    return (f'{_JUNIT_PREFIX}export PYTEST_ADDOPTS="${{PYTEST_ADDOPTS:+$PYTEST_ADDOPTS }}--junitxml=$simopt_junit"\n'
+            f"( {shown}\n)\nsimopt_status=$?\n"
+            '[ -f "$simopt_junit" ] && cat "$simopt_junit" >&2\nexit $simopt_status\n')
+
+
+_JUNIT_PREFIX = 'simopt_junit="$PWD/.simopt-junit.xml"\n'
 
 
 def junit_reports(stderr: str, bases: list[Path]) -> list[dict[str, Any]]:

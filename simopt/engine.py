@@ -1,8 +1,8 @@
-"""Load a version of the scenario engine (netsim) from any directory, isolated from the harness.
+"""Load a version of the scenario engine (netsim) into this process: for tests and benchmarks only.
 
-The engine is a self-contained package (relative imports only, never the harness), so the same
-code can be loaded from the user's checkout, a candidate worktree or a temporary copy, each in
-its own process, under a module name that cannot collide with the installed `simopt`.
+The harness never calls this on a candidate: candidate code runs only in sandboxed runners
+(simopt.runner). Tests of netsim itself and benchmark scripts load versions they trust this way,
+under a module name that cannot collide with the installed `simopt`.
 """
 
 from __future__ import annotations

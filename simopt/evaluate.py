@@ -5,8 +5,8 @@ so a candidate that crashes or hangs costs one experiment, never the session. A 
 evaluator lives in simopt/command_target.py. Both raise `CheckFailed` with a status from
 docs/history.md and the evidence for it.
 
-`python -m simopt.evaluate ROOT ENGINE SCENARIO_PATH` is the subprocess side: it prints one JSON
-line with the digest and the wall time of a run.
+Scenario targets run candidate code only in sandboxed runners (simopt.runner); command
+targets run their commands in a sandbox on a throwaway copy of the tree.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ TAIL_LINES = 15
 
 
 class CheckFailed(Exception):
-    """A version failed a check: `status` is `crash`, `timeout` or `different_output`."""
+    """A version failed a check: `status` is `crash`, `timeout`, `tamper` or `different_output`."""
 
     def __init__(self, status: str, reason: str, evidence: dict[str, Any] | None = None):
         super().__init__(reason)
@@ -76,7 +76,11 @@ class Evaluator(Protocol):
 
 
 class ScenarioEvaluator:
-    """Checks and times versions of an engine package on the target's scenario files."""
+    """Checks and times versions of an engine package on the target's scenario files.
+
+    Candidate code runs only in sandboxed runners (simopt.runner): every check is a fresh run
+    whose result is validated and hashed here, and the bench draws a fresh instance per lane.
+    """
 
     def __init__(self, target: Target, scenario: str, *, seed: int | None = None):
         from simopt.scenario import build_instance, load_scenario
@@ -97,6 +101,12 @@ class ScenarioEvaluator:
         """The benchmark scenario's name."""
         return self.benchmark.name
 
+    def workload(self, seed: int) -> dict[str, Any]:
+        """The benchmark scenario at `seed`: what each bench lane draws, fresh, from the harness side."""
+        from simopt.scenario import build_instance, load_scenario
+
+        return build_instance(load_scenario(str(self.benchmark.path), seed=seed))
+
     def _scenario_ref(self, name: str) -> str:
         path = self.target.root / self.target.scenarios / f"{name}.toml"
         return str(path) if path.is_file() else name
@@ -104,18 +114,23 @@ class ScenarioEvaluator:
     def calibrate(self, root: Path) -> str:
         """The benchmark digest of a known-good version; sets the digest run's time limit from it."""
         started = time.perf_counter()
-        digest = self._run(root, self.benchmark, self.target.smoke_timeout, "the base version")["digest"]
+        digest = self._run(root, self.instance, self.benchmark.name, self.target.smoke_timeout, "the base version")
         self.digest_timeout_s = max(self.target.smoke_timeout, 10 * (time.perf_counter() - started))
         return digest
 
     def smoke(self, root: Path) -> str | None:
         """Run the smoke scenario; return the benchmark digest when that is what the smoke ran."""
-        outcome = self._run(root, self.smoke_scenario, self.target.smoke_timeout, "the smoke run")
-        return outcome["digest"] if self.smoke_scenario is self.benchmark else None
+        from simopt.scenario import build_instance
+
+        if self.smoke_scenario is self.benchmark:
+            return self._run(root, self.instance, self.benchmark.name, self.target.smoke_timeout, "the smoke run")
+        self._run(root, build_instance(self.smoke_scenario), self.smoke_scenario.name, self.target.smoke_timeout,
+                  "the smoke run")
+        return None
 
     def digest(self, root: Path) -> str | None:
         """The candidate's digest on the benchmark scenario."""
-        return self._run(root, self.benchmark, self.digest_timeout_s, "the digest run")["digest"]
+        return self._run(root, self.instance, self.benchmark.name, self.digest_timeout_s, "the digest run")
 
     def guards(self, root: Path, *, guards_dir: Path | None, profile: str) -> dict[str, Any]:
         """Run a guard suite against `root` with a fresh seed: the harness's own unless `guards_dir`.
@@ -125,36 +140,43 @@ class ScenarioEvaluator:
         """
         from simopt.guard import run_guards
 
-        return run_guards(root, seed=None, profile=profile, guards_dir=guards_dir, timeout_s=self.target.guard_timeout)
+        report = run_guards(root, seed=None, profile=profile, guards_dir=guards_dir, timeout_s=self.target.guard_timeout)
+        if report.get("tamper"):
+            tamper = report["tamper"]
+            raise CheckFailed("tamper", f"a guard run caught the candidate tampering: {tamper['reason']}",
+                              {"tamper": tamper, "seed": report.get("seed")})
+        return report
 
     def bench(
         self, baseline: Path, candidate: Path, *, max_seconds: float, min_effect: float, progress: Callable | None,
         stop_when_not_faster: bool = False,
     ) -> dict[str, Any]:
-        """Paired timing of `candidate` against `baseline` on the benchmark instance."""
+        """Paired timing of `candidate` against `baseline`, each lane on a fresh instance of the benchmark."""
         from simopt.measure import compare_versions
 
         return compare_versions(
-            baseline, candidate, self.instance, max_seconds=max_seconds, min_effect=min_effect, progress=progress,
+            baseline, candidate, self.workload, max_seconds=max_seconds, min_effect=min_effect, progress=progress,
             engine=self.target.engine, stop_when_not_faster=stop_when_not_faster,
         )
 
-    def _run(self, root: Path, scenario, timeout_s: float, what: str) -> dict[str, Any]:
-        # -P: the harness comes from the installed simopt, never from the checkout under test
-        command = [sys.executable, "-P", "-m", "simopt.evaluate", str(root), self.target.engine, str(scenario.path)]
-        if scenario.seed is not None:
-            command.append(str(scenario.seed))
+    def _run(self, root: Path, instance: dict[str, Any], name: str, timeout_s: float, what: str) -> str:
+        """One sandboxed run of `instance` on the engine at `root`: its digest, computed here."""
+        from simopt.runner.client import RunCrash, Runner, RunnerError, RunTimeout, Tamper
+        from simopt.runner.engine import cuts_for
+
         try:
-            completed = run_command(command, cwd=root, timeout_s=timeout_s)
-        except CheckFailed as failure:
-            raise CheckFailed("timeout", f"{what} on {scenario.name} {failure.reason}", {"scenario": scenario.name})
-        if completed.returncode != 0:
-            lines = tail(completed.stderr)
-            last = lines[-1] if lines else f"exit code {completed.returncode}"
-            raise CheckFailed(
-                "crash", f"{what} on {scenario.name} crashed: {last}", {"scenario": scenario.name, "traceback": lines}
-            )
-        return json.loads(completed.stdout.strip().splitlines()[-1])
+            with Runner(root, engine=self.target.engine, step_timeout_s=timeout_s) as runner:
+                return runner.simulate(instance, cuts=cuts_for(instance))["digest"]
+        except RunTimeout:
+            raise CheckFailed("timeout", f"{what} on {name} exceeded its time limit of {timeout_s:g} s",
+                              {"scenario": name}) from None
+        except Tamper as tamper:
+            raise CheckFailed("tamper", f"{what} on {name} caught the candidate tampering: {tamper.reason}",
+                              {"scenario": name, "tamper": {"reason": tamper.reason, "evidence": tamper.evidence}}) from None
+        except (RunCrash, RunnerError) as crash:
+            lines = crash.evidence.get("traceback") or crash.evidence.get("stderr") or []
+            raise CheckFailed("crash", f"{what} on {name} crashed: {crash.reason}",
+                              {"scenario": name, "traceback": lines}) from None
 
 
 def make_evaluator(target: Target, scenario: str | None) -> Evaluator:
@@ -164,22 +186,3 @@ def make_evaluator(target: Target, scenario: str | None) -> Evaluator:
 
         return CommandEvaluator(target)
     return ScenarioEvaluator(target, scenario)
-
-
-def _main(argv: list[str]) -> int:
-    root, engine_path, scenario_path, *seed = argv
-    from simopt.engine import load_engine
-    from simopt.scenario import build_instance, load_scenario
-
-    scenario = load_scenario(scenario_path, seed=int(seed[0]) if seed else None)
-    instance = build_instance(scenario)
-    engine = load_engine(Path(root), engine_path)
-    started = time.perf_counter()
-    result = engine.simulate(instance)
-    wall_s = time.perf_counter() - started
-    print(json.dumps({"digest": result["digest"], "events": result["events"], "wall_s": wall_s}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -46,7 +46,8 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
                stop_at_first_failure: bool = False) -> dict[str, Any]:
     """Run the guards in `guards_dir` (default: this harness's guards/) against `target_root`.
 
-    Returns {version, passed, failed, seed, profile, duration_s, failures: [{test, message, counterexample}]}.
+    Returns {version, passed, failed, tamper, seed, profile, duration_s, failures: [{test, message,
+    counterexample}]}; `tamper` is the first tampering a runner caught ({reason, evidence}), or None.
     """
     root = check_target(target_root)
     folder = Path(guards_dir or GUARDS_DIR).resolve()
@@ -54,6 +55,9 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
         raise UserError(f"guards folder {guards_dir} is not a directory")
     if profile not in PROFILES:
         raise UserError(f"profile(={profile!r}) must be one of {', '.join(PROFILES)}")
+    from simopt.sandbox import choose
+
+    choose()  # SandboxUnavailable (one line) here, before pytest starts runners that would each fail
     seed = fresh_seed() if seed is None else seed
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="simopt-guard-") as scratch:
@@ -79,10 +83,12 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
     elif returncode not in (0, 1) or (returncode == 1 and not failures):
         tail = " | ".join(line for line in output.strip().splitlines()[-5:])
         failures.append({"test": "(suite)", "message": f"pytest exited with code {returncode}: {tail}", "counterexample": None})
+    tamper = next((t["tamper"] for t in tests if t.get("tamper")), None)
     return {
         "version": 1,
         "passed": sum(1 for t in tests if t["outcome"] == "passed"),
         "failed": len(failures),
+        "tamper": tamper,
         "seed": seed,
         "profile": profile,
         "target": str(root),

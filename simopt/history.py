@@ -17,6 +17,9 @@ from simopt.errors import UserError
 VERSION = 1
 HISTORY_FILE = "history.jsonl"
 LINE_TYPES = ("session", "resume", "experiment", "checkpoint")
+# The fixed status vocabulary of an experiment, in display order (docs/history.md).
+STATUSES = ("keep", "discard", "scope_violation", "crash", "timeout", "different_output",
+            "guard_fail", "holdout_fail", "tamper", "no_proposal", "interrupted")
 
 
 @dataclass

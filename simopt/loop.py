@@ -23,6 +23,10 @@ from simopt.target import Target
 from simopt.workspace import Workspace
 
 MAX_FAILURES_RECORDED = 5
+TAMPER_HINT = ("this was seen: simopt runs every candidate in a sandbox and judges it from outside its process "
+               "(clocks, digests, checks), so attempts to reach the clock, the judges, the network, files outside "
+               "the engine or other processes are refused and recorded; make the simulator itself do less work "
+               "for the same outcomes")
 
 
 @dataclass
@@ -161,6 +165,8 @@ def _pipeline(setup: Experiment, n: int, brief: Brief, stage: Callable[[str], No
                     "general, not only on the cases the visible guards try",
                 )
     except CheckFailed as failure:
+        if failure.status == "tamper":
+            raise _check_stop(failure) from None
         raise _Stop(failure.status, f"the guard run {failure.reason}",
                     "the guard suite did not finish on this change: look for a hang or a crash",
                     **failure.evidence) from None
@@ -187,8 +193,12 @@ def _pipeline(setup: Experiment, n: int, brief: Brief, stage: Callable[[str], No
         record["commit"] = workspace.keep(proposal.description, trailer, changed)
         record["status"] = "keep"
         return
+    if verdict == "tamper":
+        raise _Stop("tamper", f"the benchmark caught the candidate tampering: {result.get('error')}", TAMPER_HINT,
+                    tamper={"reason": result.get("error"), "evidence": result.get("evidence")},
+                    bench=_bench_evidence(result))
     if verdict == "crash":
-        raise _Stop("crash", "the candidate crashed during the benchmark",
+        raise _Stop("crash", f"the candidate crashed during the benchmark: {result.get('error')}",
                     "fix the crash; the traceback is in the bench evidence", bench=_bench_evidence(result))
     if verdict == "different-output":
         raise _Stop("different_output", "the candidate's output differed during the benchmark",
@@ -228,6 +238,8 @@ def _propose_within(proposer: Proposer, brief: Brief, worktree: Path, timeout_s:
 
 
 def _check_stop(failure: CheckFailed) -> _Stop:
+    if failure.status == "tamper":
+        return _Stop("tamper", failure.reason, TAMPER_HINT, **failure.evidence)
     if failure.status == "timeout":
         hint = "the candidate runs far slower than the best or never ends: look for a loop that does not terminate"
     else:

@@ -10,11 +10,11 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Protocol
 
+from simopt.history import STATUSES
+
 if TYPE_CHECKING:
     from rich.console import Console
 
-STATUSES = ("keep", "discard", "scope_violation", "crash", "timeout", "different_output",
-            "guard_fail", "holdout_fail", "no_proposal", "interrupted")
 _REASON_WIDTH = 90
 
 

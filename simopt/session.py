@@ -70,6 +70,7 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
     tag, history = _identify(options, repo, target)
     stored = history.session if history else {}
     agent = _choose_agent(options, stored, os.environ if environ is None else environ, reporter)
+    sandbox = _choose_sandbox(agent, reporter)
     config, scenario = _settings(options, stored, target, tag)
     evaluator = evaluator or make_evaluator(target, scenario)
     if proposer is None:
@@ -94,7 +95,7 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
                 raise
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
                          history.experiments if history else [], history.checkpoints if history else [])
-        _record_start(runner, history, agent, root)
+        _record_start(runner, history, agent, root, sandbox)
         reporter.started({"tag": tag, "agent": agent, "scenario": evaluator.scenario_name,
                           "budget": config["budget"], "branch": workspace.branch,
                           "results": str(workspace.results), "previous": list(runner.experiments),
@@ -204,19 +205,41 @@ def _fit_budget(options: Options, config: dict[str, Any], evaluator, reporter: R
     reporter.notice(message)
 
 
-def _record_start(runner: _Runner, history, agent: str, root: Path) -> None:
+def _choose_sandbox(agent: str, reporter) -> str:
+    """The sandbox for candidate code, said when it is not the full one.
+
+    Without bubblewrap or Landlock, only the shipped demo queue may run unconfined (announced);
+    any other proposer needs --no-sandbox, which is recorded.
+    """
+    from simopt.sandbox import CHOICE_VARIABLE, SandboxUnavailable, choose, description
+
+    try:
+        backend = choose()
+    except SandboxUnavailable as missing:
+        if agent != "demo":
+            raise
+        os.environ[CHOICE_VARIABLE] = "none"
+        reporter.notice(f"no sandbox on this machine ({missing}): the shipped demo patches run unconfined; "
+                        "never run an LLM's code like this")
+        return "none (no sandbox available; demo queue only)"
+    if backend != "bwrap":
+        reporter.notice(f"sandbox: {description(backend)}")
+    return backend
+
+
+def _record_start(runner: _Runner, history, agent: str, root: Path, sandbox: str) -> None:
     """The session line of a new session, or a resume line."""
     from simopt.history import append_record
 
     if history is not None:
-        append_record(runner.history_path, {"version": 1, "type": "resume", "timestamp": _now()})
+        append_record(runner.history_path, {"version": 1, "type": "resume", "timestamp": _now(), "sandbox": sandbox})
         return
     workspace, target, config = runner.setup.workspace, runner.setup.target, runner.config
     append_record(runner.history_path, {
         "version": 1, "type": "session", "tag": workspace.tag, "target": str(root),
         "scenario": runner.scenario, "base_commit": workspace.base_commit, "branch": workspace.branch,
-        "metric": getattr(runner.setup.evaluator, "metric_name", None) or "wall_s", "direction": "lower",
-        "agent": agent,
+        "metric": getattr(runner.setup.evaluator, "metric_name", None) or "cpu_s", "direction": "lower",
+        "agent": agent, "sandbox": sandbox,
         "config": {"editable": list(target.editable), "protected": list(target.protected), **config},
         "simopt_version": __version__, "started": _now(),
     })

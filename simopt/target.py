@@ -157,6 +157,12 @@ def _command_extras(where: str, table: dict[str, Any], values: dict[str, Any]) -
         for name, value in env.items()
     ):
         raise UserError(f"{where}: env must be a table of NAME = \"string\" (e.g. env = {{ PYTHONPATH = \"src\" }})")
+    from simopt.sandbox.policy import is_secret
+
+    refused = sorted(name for name in env if is_secret(name) or name == "PATH")
+    if refused:
+        raise UserError(f"{where}: env {', '.join(refused)}: secrets never enter the sandbox the commands run in, "
+                        "and PATH is led by `python`")
     if values["bench_clock"] not in (None, *BENCH_CLOCKS):
         raise UserError(f"{where}: bench_clock(={values['bench_clock']!r}) must be one of {', '.join(BENCH_CLOCKS)}")
     command = values["equal_output"]

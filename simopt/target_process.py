@@ -1,9 +1,11 @@
 """Every process of a command target's commands starts here: bench, guard, smoke, equal_output.
 
-One function runs them all, so that every one of them gets the same documented environment and
-(issue 11) the same sandbox. The environment: simopt's own environment, with the configured
-`python`'s folder (a virtual environment's `bin/`), else simopt's own interpreter's folder, first
-on PATH, so `python`/`python3` in a command mean that interpreter; then the config's `env`.
+One function runs them all, so that every one of them gets the same sandbox (simopt.sandbox:
+a throwaway writable copy of the tree, read-only system, no network) and the same documented
+environment: the sandbox's allow-list, the configured `python`'s folder (a virtual
+environment's `bin/`), else simopt's own interpreter's folder, first on PATH, so `python` and
+`python3` in a command mean that interpreter; `VIRTUAL_ENV` for a virtual environment; then the
+config's `env`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import sys
 from pathlib import Path
 
 from simopt.errors import UserError
-from simopt.processes import run_in_group
 from simopt.target import Target
 
 
@@ -22,11 +23,14 @@ def run_target_command(
     command: str | list[str], *, tree: Path, timeout_s: float, env: dict[str, str] | None = None,
     python: Path | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run `command` (a string runs in a shell) with its cwd at `tree`; `TimeoutExpired` on timeout.
+    """Run `command` (a string runs in a shell) sandboxed, its cwd a throwaway copy of `tree`.
 
-    `python` is the interpreter the command runs with, whose prefix a sandbox must make visible.
+    `env` adds to the sandbox's allow-listed environment; `python` leads PATH and its prefix is
+    visible inside. Raises `subprocess.TimeoutExpired` on timeout.
     """
-    return run_in_group(command, cwd=tree, timeout_s=timeout_s, env=env)
+    from simopt.sandbox import run_command
+
+    return run_command(command, tree=tree, timeout_s=timeout_s, env=env, python=python)
 
 
 def interpreter(target: Target) -> Path:
@@ -41,14 +45,12 @@ def interpreter(target: Target) -> Path:
 
 
 def command_environment(target: Target) -> dict[str, str]:
-    """The environment of a target's commands: PATH led by its interpreter's folder, then `env`."""
-    python = interpreter(target)
-    environment = dict(os.environ)
-    environment.pop("PYTHONHOME", None)  # would point a virtual environment's interpreter elsewhere
-    folder = python.parent  # not resolved: a virtual environment's python is a symlink out of it
-    environment["PATH"] = os.pathsep.join([str(folder), environment.get("PATH", "")]).rstrip(os.pathsep)
-    if (folder.parent / "pyvenv.cfg").is_file():
-        environment["VIRTUAL_ENV"] = str(folder.parent)
+    """What a target's commands get beyond the sandbox's allow-list: VIRTUAL_ENV, then `env`.
+
+    (PATH is the sandbox's, led by the interpreter's folder: run_target_command's `python`.)
+    """
+    folder = interpreter(target).parent  # not resolved: a virtual environment's python is a symlink out of it
+    environment = {"VIRTUAL_ENV": str(folder.parent)} if (folder.parent / "pyvenv.cfg").is_file() else {}
     environment.update(dict(target.env))
     return environment
 

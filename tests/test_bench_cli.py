@@ -65,7 +65,7 @@ def test_json_prints_exactly_one_document_with_the_contract_fields(tmp_path):
 def test_an_injected_profile_hook_is_slower_and_summarized(tmp_path):
     slow = version(tmp_path, "slow", append="\nimport sys\nsys.setprofile(lambda *args: None)\n")
     status, out, _ = bench("--scenario", "tiny", "--baseline", str(version(tmp_path, "base")), "--candidate", str(slow),
-                           "--max-seconds", "4")
+                           "--max-seconds", "12")
     assert status == 0
     assert out.splitlines()[0].split() == ["verdict", "slower"]
     assert "speedup" in out and "pairs" in out

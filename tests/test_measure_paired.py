@@ -1,8 +1,9 @@
-"""compare_versions against tiny stand-in engines that burn a known amount of CPU per event."""
+"""compare_versions against stand-in engines: netsim copies that burn a known amount of CPU per event."""
 
 import itertools
 import math
 import random
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -13,107 +14,143 @@ from simopt.measure import compare_versions
 from simopt.measure.paired import slice_boundaries
 from simopt.measure.sequential import run_sequential
 from simopt.measure.stats import MIN_LANES
+from simopt.scenario import build_instance, load_scenario
 
+NETSIM = Path(__file__).resolve().parents[1] / "simopt" / "netsim"
 STAND_IN = '''
-import hashlib
+from .outcome import digest
+from .simulation import Simulation as _Netsim
 
 WORK = {work}
 
 
-class Simulation:
-    """One event every step_ns; each event burns WORK loop iterations."""
-
-    def __init__(self, instance, trace=False):
-        self.horizon = instance["horizon_ns"]
-        self.step = instance["step_ns"]
-        self.now = 0
-        self.events = 0
-        self.state = 0
+class Simulation(_Netsim):
+    """netsim, burning WORK loop iterations per event it processes."""
 
     def run(self, until):
         {before_run}
-        end = min(until, self.horizon)
-        while self.events * self.step < end:
-            burn = 0
-            for i in range(WORK):
-                burn = (burn * 31 + i) % 1000003
-            self.state = (self.state * 7 + self.events) % 1000003
-            self.events += 1
-        self.now = max(self.now, end)
+        before = self.events
+        super().run(until)
+        burn = 0
+        for i in range(WORK * (self.events - before)):
+            burn = (burn * 31 + i) % 1000003
 
     def result(self):
-        self.run(self.horizon)
-        digest = hashlib.sha256(f"{{self.events}}:{{self.state}}{salt}".encode()).hexdigest()
-        return {{"version": 1, "digest": digest, "events": self.events}}
+        result = super().result()
+        {after_result}
+        return result
+
+
+def simulate(instance, *, trace=False):
+    return Simulation(instance, trace=trace).result()
 '''
+TINY = """
+seed = 3
+horizon_us = 100
+[topology]
+kind = "mesh"
+rows = 3
+cols = 3
+[links]
+bandwidth_bps = 10_000_000_000
+delay_ns = 200
+buffer_bytes = 60_000
+[traffic]
+pattern = "random_pairs"
+count = 8
+bytes = 15_000
+start_us = {dist = "uniform", min = 0, max = 20}
+"""
 
-INSTANCE = {"horizon_ns": 1_000_000, "step_ns": 250}  # 4,000 events
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory):
+    """A tiny scenario: each lane draws its own instance of it."""
+    path = tmp_path_factory.mktemp("scenario") / "tiny.toml"
+    path.write_text(TINY)
+    return lambda seed: build_instance(load_scenario(str(path), seed=seed))
 
 
-def stand_in(tmp_path: Path, name: str, *, work: int = 300, before_run: str = "pass", salt: str = "") -> Path:
-    """Write a version root holding a stand-in engine at simopt/netsim."""
+def stand_in(tmp_path: Path, name: str, *, work: int = 150, before_run: str = "pass", after_result: str = "pass") -> Path:
+    """A version root holding netsim with a stand-in __init__ at simopt/netsim."""
     package = tmp_path / name / "simopt" / "netsim"
-    package.mkdir(parents=True)
-    source = STAND_IN.format(work=work, before_run=before_run, salt=salt)
+    shutil.copytree(NETSIM, package, ignore=shutil.ignore_patterns("__pycache__"))
+    source = STAND_IN.format(work=work, before_run=before_run, after_result=after_result)
     (package / "__init__.py").write_text(textwrap.dedent(source))
     return tmp_path / name
 
 
-def test_a_version_against_itself_is_never_faster_or_slower(tmp_path):
+def test_a_version_against_itself_is_never_faster_or_slower(tmp_path, workload):
     root = stand_in(tmp_path, "base")
-    result = compare_versions(root, root, INSTANCE, max_seconds=4)
+    result = compare_versions(root, root, workload, max_seconds=12)
     assert result["verdict"] in ("same", "inconclusive")
     assert result["digest_baseline"] == result["digest_candidate"]
     assert result["pairs"] > 0 and result["baseline_s"] > 0
     assert result["ci"][0] <= result["ratio"] <= result["ci"][1]
     assert result["lanes"] >= MIN_LANES and len(result["lane_ratios"]) == result["lanes"]
+    assert len(set(result["lane_seeds"])) == len(result["lane_seeds"]) > result["lanes"]  # a fresh instance per lane
+    assert result["clock"] in ("cgroup", "schedstat") and result["layout"] == "fixed"
 
 
-def test_a_much_slower_candidate_is_slower(tmp_path):
-    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", work=450), INSTANCE, max_seconds=4)
+def test_a_much_slower_candidate_is_slower(tmp_path, workload):
+    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", work=400), workload, max_seconds=12)
     assert result["verdict"] == "slower"
-    assert 1.2 < result["ratio"] < 1.9
+    assert 1.2 < result["ratio"] < 2.5
     assert result["candidate_s"] > result["baseline_s"]
 
 
-def test_a_much_faster_candidate_is_faster(tmp_path):
-    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "fast", work=200), INSTANCE, max_seconds=4)
+def test_a_much_faster_candidate_is_faster(tmp_path, workload):
+    result = compare_versions(stand_in(tmp_path, "base", work=400), stand_in(tmp_path, "fast"), workload, max_seconds=12)
     assert result["verdict"] == "faster"
     assert result["ci"][1] < 0.99
 
 
-def test_a_crashing_candidate_gets_a_crash_verdict_with_its_traceback(tmp_path):
+def test_a_crashing_candidate_gets_a_crash_verdict_with_its_traceback(tmp_path, workload):
     crashing = stand_in(tmp_path, "crash", before_run="raise RuntimeError('boom in run')")
-    result = compare_versions(stand_in(tmp_path, "base"), crashing, INSTANCE, max_seconds=4)
+    result = compare_versions(stand_in(tmp_path, "base"), crashing, workload, max_seconds=4)
     assert result["verdict"] == "crash"
     assert "boom in run" in result["error"]
 
 
-def test_a_candidate_that_cannot_be_imported_crashes(tmp_path):
+def test_a_candidate_that_cannot_be_imported_crashes(tmp_path, workload):
     broken = stand_in(tmp_path, "broken")
     (broken / "simopt" / "netsim" / "__init__.py").write_text("import no_such_module_anywhere\n")
-    result = compare_versions(stand_in(tmp_path, "base"), broken, INSTANCE, max_seconds=4)
+    result = compare_versions(stand_in(tmp_path, "base"), broken, workload, max_seconds=4)
     assert result["verdict"] == "crash"
     assert "no_such_module_anywhere" in result["error"]
 
 
-def test_a_different_digest_is_different_output(tmp_path):
-    other = stand_in(tmp_path, "other", salt="x")
-    result = compare_versions(stand_in(tmp_path, "base"), other, INSTANCE, max_seconds=4)
+def test_a_different_outcome_is_different_output(tmp_path, workload):
+    changed = "result['flows'][0]['hop_sum'] += 1; result['digest'] = digest(result['flows'])"
+    other = stand_in(tmp_path, "other", after_result=changed)
+    result = compare_versions(stand_in(tmp_path, "base"), other, workload, max_seconds=4)
     assert result["verdict"] == "different-output"
     assert result["digest_baseline"] != result["digest_candidate"]
 
 
-def test_a_crashing_baseline_is_a_user_error(tmp_path):
+def test_a_digest_that_is_not_the_outcomes_digest_is_tamper(tmp_path, workload):
+    forged = stand_in(tmp_path, "forged", after_result="result['digest'] = '0' * 64")
+    result = compare_versions(stand_in(tmp_path, "base"), forged, workload, max_seconds=4)
+    assert result["verdict"] == "tamper" and "forged digest" in result["error"]
+
+
+def test_a_different_event_count_is_different_output(tmp_path, workload):
+    other = stand_in(tmp_path, "other", after_result="result['events'] += 1")
+    result = compare_versions(stand_in(tmp_path, "base"), other, workload, max_seconds=4)
+    assert result["verdict"] == "different-output"
+    assert result["events_candidate"] == result["events_baseline"] + 1
+
+
+def test_a_crashing_baseline_is_a_user_error(tmp_path, workload):
     crashing = stand_in(tmp_path, "crash", before_run="raise RuntimeError('baseline boom')")
-    with pytest.raises(UserError, match="baseline crashed.*baseline boom"):
-        compare_versions(crashing, stand_in(tmp_path, "base"), INSTANCE, max_seconds=4)
+    with pytest.raises(UserError, match="baseline failed.*baseline boom"):
+        compare_versions(crashing, stand_in(tmp_path, "base"), workload, max_seconds=4)
 
 
-def test_an_engine_printing_to_stdout_does_not_break_the_protocol(tmp_path):
+def test_an_engine_printing_to_stdout_does_not_break_the_protocol(tmp_path, workload):
     chatty = stand_in(tmp_path, "chatty", before_run="print('hello from the engine')")
-    result = compare_versions(stand_in(tmp_path, "base"), chatty, INSTANCE, max_seconds=3)
-    assert result["verdict"] not in ("crash", "different-output")
+    result = compare_versions(stand_in(tmp_path, "base"), chatty, workload, max_seconds=4)
+    assert result["verdict"] not in ("crash", "different-output", "tamper")
 
 
 def test_slices_are_cut_at_every_target_of_profiled_work():
@@ -148,12 +185,12 @@ def test_sequential_holds_a_verdict_the_confirmation_rejects():
     assert decision.verdict == "inconclusive"
 
 
-def test_the_optimize_loop_setting_looks_four_times_and_stops_a_slower_candidate_early(tmp_path):
+def test_the_optimize_loop_setting_looks_four_times_and_stops_a_slower_candidate_early(tmp_path, workload):
     from simopt.measure.paired import FUTILITY_LOOKS
 
-    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", work=360), INSTANCE,
-                              max_seconds=8, stop_when_not_faster=True)
+    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", work=400), workload,
+                              max_seconds=16, stop_when_not_faster=True)
     assert result["looks"] == [list(look) for look in FUTILITY_LOOKS]
     assert result["verdict"] in ("not-faster", "slower")
-    assert result["seconds"] < 8 * 0.75 + 1  # stopped at a look before the last one
+    assert result["seconds"] < 16 * 0.75 + 1  # stopped at a look before the last one
     assert len(result["lane_ends"]) == result["lanes"] == len(result["lane_errors"])

@@ -99,7 +99,7 @@ def test_session_line_records_the_configuration(repo):
     assert line["base_commit"] == git(repo, "rev-parse", "HEAD").strip()
     assert line["config"]["editable"] == ["src/**"] and line["config"]["max_seconds"] == 7
     assert line["config"]["min_effect"] == 0.05 and line["config"]["guard_profile"] == "quick"
-    assert line["metric"] == "wall_s" and line["direction"] == "lower"
+    assert line["metric"] == "cpu_s" and line["direction"] == "lower" and line["sandbox"] == "bwrap"
 
 
 def test_max_hours_stops_before_the_next_experiment(repo):

@@ -46,12 +46,20 @@ def edit(repo: Path, path: str, old: str, new: str) -> None:
     file.write_text(text.replace(old, new))
 
 
-def test_commands_run_with_simopts_interpreter_first_on_path(queuesim):
-    environment = command_environment(load_target(queuesim))
-    assert environment["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
-    completed = subprocess.run("python3 -c 'import sys; print(sys.prefix)'", shell=True, env=environment,
-                               capture_output=True, text=True, check=True)
-    assert completed.stdout.strip() == sys.prefix
+def test_commands_run_sandboxed_with_simopts_interpreter_first_on_path(queuesim):
+    from simopt.target_process import run_target_command
+
+    evaluator = CommandEvaluator(load_target(queuesim))
+    os.environ["SIMOPT_TEST_OPENAI_API_KEY"] = "never inside"
+    try:
+        completed = run_target_command(
+            "python3 -c 'import os, sys; print(sys.prefix); print(os.environ.get(\"SIMOPT_TEST_OPENAI_API_KEY\"))'"
+            " && touch written-inside", tree=queuesim, timeout_s=60, env=evaluator.env, python=evaluator.python)
+    finally:
+        del os.environ["SIMOPT_TEST_OPENAI_API_KEY"]
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == [sys.prefix, "None"]
+    assert not (queuesim / "written-inside").exists()  # the command ran on a throwaway copy
 
 
 def test_a_configured_interpreter_and_env_lead(queuesim):
@@ -63,13 +71,15 @@ def test_a_configured_interpreter_and_env_lead(queuesim):
     python.chmod(0o755)
     (queuesim / "simopt.toml").write_text((queuesim / "simopt.toml").read_text()
                                           + 'python = "fakeenv/bin/python"\nenv = { QUEUE_MODE = "fast" }\n')
-    environment = command_environment(load_target(queuesim))
-    assert environment["PATH"].split(os.pathsep)[0] == str(venv / "bin")
-    assert environment["VIRTUAL_ENV"] == str(venv) and environment["QUEUE_MODE"] == "fast"
+    assert command_environment(load_target(queuesim)) == {"VIRTUAL_ENV": str(venv), "QUEUE_MODE": "fast"}
 
     (queuesim / "simopt.toml").write_text((queuesim / "simopt.toml").read_text().replace("fakeenv", "missing"))
     code, _, err = cli("check", "--repo", str(queuesim))
     assert code == 2 and "python(='missing/bin/python') is not an executable file" in err
+
+    (queuesim / "simopt.toml").write_text((queuesim / "simopt.toml").read_text().replace("QUEUE_MODE", "API_TOKEN"))
+    code, _, err = cli("check", "--repo", str(queuesim))
+    assert code == 2 and "env API_TOKEN: secrets never enter the sandbox" in err
 
 
 def test_a_base_that_cannot_import_says_which_interpreter_ran_it(queuesim):
@@ -101,7 +111,7 @@ def test_equal_output_catches_a_behaviour_change_with_its_seed_and_diff(queuesim
 
 
 def test_a_nondeterministic_base_is_refused(queuesim):
-    edit(queuesim, "run.py", "simulate(int(sys.argv[1]))", "simulate(int(sys.argv[1]) + __import__('os').getpid())")
+    edit(queuesim, "run.py", "simulate(int(sys.argv[1]))", "simulate(int(sys.argv[1]) + int.from_bytes(__import__('os').urandom(4), 'big'))")
     with pytest.raises(CheckFailed, match="equal_output is not deterministic: two runs of the base on seed 1"):
         CommandEvaluator(load_target(queuesim)).calibrate(queuesim)
 
@@ -133,15 +143,20 @@ def test_check_runs_the_pipeline_on_head_and_plans_the_budget(queuesim):
     assert "checking     the checkout as it is" in out
 
 
-def test_check_notices_commands_that_do_not_run_the_checkout(queuesim, tmp_path):
-    installed = tmp_path / "site"
-    shutil.copytree(queuesim / "queuesim", installed / "queuesim")
-    edit(queuesim, "simopt.toml", "[1, 2]", "[1, 2]\nenv = { PYTHONPATH = \"" + str(installed) + "\" }")
+def test_check_notices_commands_that_do_not_run_the_checkout(queuesim, tmp_path, monkeypatch):
+    # unconfined: bubblewrap's private /tmp hides an interpreter that lives under /tmp, as tmp_path does
+    monkeypatch.setenv("SIMOPT_SANDBOX", "none")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    shutil.copytree(queuesim / "queuesim", site / "queuesim")  # an installed copy of the package
+    edit(queuesim, "simopt.toml", "[1, 2]", f"[1, 2]\npython = \"{venv / 'bin' / 'python'}\"")
+    edit(queuesim, "simopt.toml", "python3 -m pytest -q -p no:cacheprovider tests", "python3 run.py 3")  # no pytest there
     edit(queuesim, "run.py", "import json", "import sys\nsys.path.remove(sys.path[0])\nimport json")
     edit(queuesim, "bench.py", "import time", "import sys\nsys.path.remove(sys.path[0])\nimport time")
     commit_all(queuesim, "an installed copy")
-    code, out, _ = cli("check", "--repo", str(queuesim))
-    assert code == 0
+    code, out, err = cli("check", "--repo", str(queuesim))
+    assert code == 0, out + err
     assert "still succeeds with every editable file broken: the commands do not run the checkout's code" in out
 
 

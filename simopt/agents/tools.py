@@ -274,7 +274,9 @@ class WorktreeTools:
             raise ToolError(f"profiling needs a scenario target; this one is timed by `{self.bench_command}`, "
                             "which run_scenario runs")
         summary, profile = self._simopt_run(["--profile"])
-        profile = re.sub(r"\S*/site-packages/", "", profile.replace(str(self.root) + os.sep, "")).strip()
+        for prefix in (str(self.root) + os.sep, "/target/"):  # the worktree as the runner sees it
+            profile = profile.replace(prefix, "")
+        profile = re.sub(r"\S*/site-packages/", "", profile).strip()
         return f"digest {summary['digest']}, wall {summary['wall_s']:.3f} s (profiled, slower than usual)\n{profile}"
 
     def _writable(self, path: str) -> tuple[Path, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from simopt import __version__
 from simopt.errors import UserError
+from simopt.sandbox.option import add_option, apply_option
 
 EXIT_NO_MEASUREMENT = 1  # the candidate crashed or computed something else
 SCENARIO_MIN_EFFECT = 0.01
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=("time", "instructions"), default="time",
                         help="paired CPU timing (default) or valgrind instruction counts of one run each")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
+    add_option(parser)
 
 
 def main(args: argparse.Namespace, env) -> int:
@@ -52,6 +54,7 @@ def _main_scenario(args: argparse.Namespace, env) -> int:
     from simopt.measure.versions import materialize
     from simopt.scenario import build_instance, load_scenario
 
+    apply_option(args)
     if args.max_seconds <= 0:
         raise UserError(f"--max-seconds(={args.max_seconds:g}) must be > 0")
     if not 0 < args.min_effect < 1:
@@ -61,13 +64,15 @@ def _main_scenario(args: argparse.Namespace, env) -> int:
         baseline = stack.enter_context(materialize(args.baseline, repo_dir=repo_dir, engine=DEFAULT_ENGINE))
         candidate = stack.enter_context(materialize(args.candidate, repo_dir=repo_dir, engine=DEFAULT_ENGINE))
         scenario = load_scenario(args.scenario, repo=baseline)  # a candidate cannot change the workload
-        instance = build_instance(scenario)
         if args.metric == "instructions":
-            result = compare_instructions(baseline, candidate, instance, min_effect=args.min_effect)
+            result = compare_instructions(baseline, candidate, build_instance(scenario), min_effect=args.min_effect)
         else:
+            def workload(seed: int) -> dict:  # every lane a fresh instance of the scenario
+                return build_instance(load_scenario(str(scenario.path), seed=seed))
+
             with _progress_bar(env, args.max_seconds) as progress:
                 result = compare_versions(
-                    baseline, candidate, instance, max_seconds=args.max_seconds, min_effect=args.min_effect, progress=progress
+                    baseline, candidate, workload, max_seconds=args.max_seconds, min_effect=args.min_effect, progress=progress
                 )
     result = {**result, "scenario": scenario.name, "seed": scenario.seed, "baseline": args.baseline,
               "candidate": args.candidate, "simopt_version": __version__}
@@ -77,7 +82,7 @@ def _main_scenario(args: argparse.Namespace, env) -> int:
         console = env.console()
         for line in summary_lines(result):
             console.print(line)
-    return EXIT_NO_MEASUREMENT if result["verdict"] in ("crash", "different-output") else 0
+    return EXIT_NO_MEASUREMENT if result["verdict"] in ("crash", "different-output", "tamper") else 0
 
 
 def _progress_bar(env, max_seconds: float):
@@ -103,8 +108,9 @@ def _progress_bar(env, max_seconds: float):
 def summary_lines(result: dict) -> list[str]:
     """The readable summary of a bench result, one line each."""
     lines = [f"verdict      {result['verdict']}"]
-    if result["verdict"] == "crash":
-        return lines + ["candidate crashed:", *result["error"].splitlines()]
+    if result["verdict"] in ("crash", "tamper"):
+        what = "candidate crashed:" if result["verdict"] == "crash" else "candidate caught tampering:"
+        return lines + [what, *str(result.get("error")).splitlines()]
     if result["verdict"] == "different-output":
         return lines + [f"digests      baseline {result['digest_baseline']}", f"             candidate {result['digest_candidate']}"]
     if result["ratio"] is not None:
@@ -121,5 +127,9 @@ def summary_lines(result: dict) -> list[str]:
         lines.append(f"pairs        {result['pairs']}{lanes} in {result['seconds']:.1f} s, confidence {confidence}")
         if result["baseline_s"] is not None:
             lines.append(f"per run      baseline {result['baseline_s']:.4f} s  candidate {result['candidate_s']:.4f} s (CPU)")
-    lines.append(f"min effect   {result['min_effect']:.1%}  scenario {result['scenario']} (seed {result['seed']})")
+    seeds = result.get("lane_seeds")
+    drawn = f"{len(seeds)} fresh instances" if seeds else f"seed {result['seed']}"
+    lines.append(f"min effect   {result['min_effect']:.1%}  scenario {result['scenario']} ({drawn})")
+    if result.get("sandbox"):
+        lines.append(f"sandbox      {result['sandbox']}, CPU clock {result.get('clock')} (read outside the runners)")
     return lines

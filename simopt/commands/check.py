@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from simopt.errors import UserError
+from simopt.sandbox.option import add_option, apply_option
 
 EXIT_FAILED = 1
 
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the minimum effect a session would use (default: 0.03 for command targets)")
     parser.add_argument("--max-seconds", type=float, metavar="S", help="the bench budget a session would use (default: 60)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
+    add_option(parser)
 
 
 def main(args: argparse.Namespace, env) -> int:
@@ -29,6 +31,7 @@ def main(args: argparse.Namespace, env) -> int:
     from simopt.target import load_target
     from simopt.workspace import open_repo
 
+    apply_option(args)
     repo = open_repo(args.repo)
     target = load_target(Path(repo.working_tree_dir))
     if target.kind != "command":

@@ -51,7 +51,9 @@ def main_command(args: argparse.Namespace, env, target: Target) -> int:
     from simopt.commands.bench import _progress_bar
     from simopt.measure.command import COMMAND_MIN_EFFECT
     from simopt.measure.versions import materialize
+    from simopt.sandbox.option import apply_option
 
+    apply_option(args)
     if args.scenario is not None:
         raise UserError(f"--scenario is for scenario targets: {target.config_path} declares a bench command")
     if args.metric != "time":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from simopt.errors import UserError
 from simopt.guard import PROFILES
+from simopt.sandbox.option import add_option, apply_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: fresh ones, always printed)")
     parser.add_argument("--profile", choices=PROFILES, default="standard", help="example budget (default: standard)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
+    add_option(parser)
 
 
 def main(args: argparse.Namespace, env) -> int:
@@ -29,6 +31,7 @@ def main(args: argparse.Namespace, env) -> int:
     from simopt.commands.command_bench import command_target, guard_command
     from simopt.guard import HARNESS_ROOT, check_target, fresh_seed, run_guards
 
+    apply_option(args)
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed(={args.seed}) must be >= 0")
     target_config = command_target(args.repo)
@@ -58,6 +61,8 @@ def format_report(report: dict, target_arg: Path | None) -> list[str]:
         for key, value in (failure["counterexample"] or {}).items():
             text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
             lines.append(f"    {key}: {text}")
+    if report.get("tamper"):
+        lines.append(f"TAMPER {report['tamper']['reason']}")
     status = "ok" if report["failed"] == 0 else "FAILED"
     lines.append(f"guards {status}: {report['passed']} passed, {report['failed']} failed in {report['duration_s']:.1f} s "
                  f"(profile {report['profile']}, seed {report['seed']})")

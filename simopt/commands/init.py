@@ -28,7 +28,7 @@ protected = [{protected}]
 # The benchmark, run in a checkout of each version: one `METRIC seconds=<float>` line per
 # iteration (timed per iteration, the precise way), or one line per run.
 bench = "python {bench}"
-# Its METRIC is CPU time (time.process_time()), so both versions' runs may execute at once on
+# Its METRIC is CPU time (time.thread_time()), so both versions' runs may execute at once on
 # one CPU, their iterations interleaved by the scheduler: the machine's load weighs on both
 # alike. Remove this line if your bench prints wall-clock time.
 bench_clock = "cpu"
@@ -59,9 +59,11 @@ BENCH = '''\
 """simopt's benchmark for {name} (written by `simopt init`; protected: an agent may not change it).
 
 Fill in `workload(seed)`: one representative, seeded run of the simulator that returns its
-outcome. `python {bench}` times ITERATIONS runs, printing one `METRIC seconds=...` line each (CPU
-time of that run); `python {bench} --output SEED` prints one run's outcome, which simopt compares
-between the base and every candidate (equal_output): return everything that must not change.
+outcome. `python {bench}` times ITERATIONS runs, printing one `METRIC seconds=...` line each: the
+CPU time of the thread that ran it (time.thread_time(); inside simopt's sandbox the process-wide
+time.process_time() advances in whole scheduler ticks). `python {bench} --output SEED` prints one
+run's outcome, which simopt compares between the base and every candidate (equal_output): return
+everything that must not change.
 """
 
 import sys
@@ -82,9 +84,9 @@ def main(argv: list[str]) -> int:
         print(repr(workload(int(argv[1]))))
         return 0
     for iteration in range(ITERATIONS):
-        started = time.process_time()
+        started = time.thread_time()
         workload(1000 + iteration)
-        print(f"METRIC seconds={{time.process_time() - started:.9f}}", flush=True)
+        print(f"METRIC seconds={{time.thread_time() - started:.9f}}", flush=True)
     return 0
 
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from simopt.sandbox.option import add_option
+
 if TYPE_CHECKING:
     from simopt.cli import Env
 
@@ -54,13 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "scenario targets, 0.03 for command targets)")
     parser.add_argument("--guard-profile", help="guard suite profile (default: standard)")
     parser.add_argument("--quiet", action="store_true", help="one plain line per experiment, no live display")
+    add_option(parser)
 
 
 def main(args: argparse.Namespace, env: Env) -> int:
     """Run or resume an optimization session."""
     from simopt.progress import make_reporter
+    from simopt.sandbox.option import apply_option
     from simopt.session import Options, run_session
 
+    apply_option(args)
     options = Options(
         repo=args.repo, scenario=args.scenario, agent=args.agent, model=args.model, tag=args.tag,
         resume=args.resume, budget=args.budget, max_hours=args.max_hours, holdout=args.holdout,

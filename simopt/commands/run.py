@@ -1,4 +1,9 @@
-"""`simopt run`: run one scenario on a version of netsim and print its outcome."""
+"""`simopt run`: run one scenario on a version of netsim and print its outcome.
+
+The instance is built here; the engine runs in a sandboxed runner (simopt.runner), which
+reports the CPU time of the simulation read from outside and a result whose digest is
+computed here.
+"""
 
 from __future__ import annotations
 
@@ -8,53 +13,91 @@ import time
 from pathlib import Path
 
 from simopt import __version__
+from simopt.errors import UserError
 
 PROFILE_TOP = 25
 
 
+PROGRESS_SLICES = 100  # a long run advances in this many slices, so the user sees it move
+SLOW_RUN_S = 2.0  # show progress once a run has taken this long
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `simopt run`."""
+    from simopt.sandbox.option import add_option
+
     parser.add_argument("--scenario", required=True, metavar="NAME|PATH", help="a scenario name (scenarios/NAME.toml) or a TOML file")
     parser.add_argument("--seed", type=int, help="override the scenario's seed")
     parser.add_argument("--repo", type=Path, help="the checkout whose engine and scenarios to use (default: this simopt's)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
     parser.add_argument("--profile", action="store_true", help="profile the run (cProfile) and print the top functions")
+    add_option(parser)
 
 
 def main(args: argparse.Namespace, env) -> int:
-    """Build the instance, time the simulation alone, print the summary."""
-    from simopt.engine import load_engine
+    """Build the instance here, run it in a sandboxed runner, print the summary."""
+    from simopt.runner.client import Runner, RunnerError
+    from simopt.sandbox.option import apply_option
     from simopt.scenario import build_instance, default_repo, load_scenario
 
+    apply_option(args)
     repo = (args.repo or default_repo()).resolve()
     scenario = load_scenario(args.scenario, repo=repo, seed=args.seed)
     instance = build_instance(scenario)
-    engine = load_engine(repo)
-    profiler = None
-    if args.profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    result, wall_s, cpu_s = _timed_run(engine, instance, profiler)
+    if not (repo / "simopt" / "netsim" / "__init__.py").is_file():
+        raise UserError(f"no engine package at {repo / 'simopt' / 'netsim'} (expected __init__.py there)")
+    profile = None
+    try:
+        with Runner(repo) as runner:
+            run = runner.start_run()
+            run.load()
+            started = time.perf_counter()
+            if args.profile:
+                result, profile = run.profile(instance, PROFILE_TOP)
+                cpu_s = run.last_step.cpu_s
+            else:
+                cpu_s = run.build(instance).cpu_s + _advance(run, instance["horizon_ns"], env, started)
+                result = run.finish()
+                cpu_s += run.last_step.cpu_s
+            wall_s = time.perf_counter() - started
+            run.close()
+    except RunnerError as error:
+        for line in error.evidence.get("traceback") or error.evidence.get("stderr") or []:
+            print(line, file=env.stderr)
+        print(f"simopt: the engine at {repo} failed ({error.status}): {error.reason}", file=env.stderr)
+        return 1
     summary = summarize(scenario.name, scenario.seed, instance, result, wall_s, cpu_s)
     if args.json:
         print(json.dumps(summary, indent=2), file=env.stdout)
     else:
         env.console().print(_table(summary))
-    if profiler is not None:
-        _print_profile(profiler, env.stderr if args.json else env.stdout)
+    if profile is not None:
+        stream = env.stderr if args.json else env.stdout
+        print(f"\nprofile: top {PROFILE_TOP} functions by cumulative time (times include profiling overhead)",
+              file=stream)
+        print(profile.rstrip(), file=stream)
     return 0
 
 
-def _timed_run(engine, instance: dict, profiler) -> tuple[dict, float, float]:
-    """Run the engine once; wall and CPU seconds cover the simulation only, not the build."""
-    wall_start, cpu_start = time.perf_counter(), time.process_time()
-    if profiler is not None:
-        profiler.enable()
-    result = engine.simulate(instance)
-    if profiler is not None:
-        profiler.disable()
-    return result, time.perf_counter() - wall_start, time.process_time() - cpu_start
+def _advance(run, horizon_ns: int, env, started: float) -> float:
+    """Advance the run to its horizon in slices, with a progress bar once it turns out long; CPU seconds."""
+    cpu_s, bar = 0.0, None
+    try:
+        for index in range(1, PROGRESS_SLICES + 1):
+            cpu_s += run.advance(horizon_ns * index // PROGRESS_SLICES).cpu_s
+            if bar is None and env.stderr.isatty() and time.perf_counter() - started > SLOW_RUN_S:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                bar = Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                               TimeElapsedColumn(), console=env.console(stderr=True), transient=True)
+                bar.start()
+                task = bar.add_task("run", total=PROGRESS_SLICES)
+            if bar is not None:
+                bar.update(task, completed=index)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return cpu_s
 
 
 def summarize(name: str, seed: int, instance: dict, result: dict, wall_s: float, cpu_s: float) -> dict:
@@ -114,11 +157,3 @@ def _table(summary: dict):
     for what, value in rows:
         table.add_row(what, value)
     return table
-
-
-def _print_profile(profiler, stream) -> None:
-    import pstats
-
-    print(f"\nprofile: top {PROFILE_TOP} functions by cumulative time (times include profiling overhead)", file=stream)
-    stats = pstats.Stats(profiler, stream=stream)
-    stats.sort_stats("cumulative").print_stats(PROFILE_TOP)

@@ -1,34 +1,36 @@
-"""Compare two versions of the engine on one instance: lockstep slices in pinned, warm workers.
+"""Compare two versions of the engine: lockstep slices of fresh runs in sandboxed runners.
 
-A lane is one fresh pair of workers (baseline, candidate) that build the same instance and
-advance it through the same slices of simulated time, one version after the other in random
-order; each step (build, a slice, the final result) is one pair of timings. Lanes roll: one is
-measured at a time and retires after a fixed share of the budget, while the next one starts and
-warms up on another CPU. The verdict comes from the spread of the lanes' medians, because
-per-process effects are shared by every pair a lane times.
+A lane is a pair of runners (simopt.runner), one per version, started alike (same string-hash
+seed, same layout) and pinned to one CPU while measured. Each lane draws its own instance from
+the workload with a fresh seed, and both versions run that instance; every run is a fresh child
+of its runner's zygote that has never simulated, so no run can profit from an earlier one. A run
+is timed step by step (load, build, each slice, finish), one version after the other in random
+order; each step is one pair. CPU time is read from outside the runners (their cgroups); the
+digests of both versions are computed here from their outcomes and compared after every run,
+so every lane is also a correctness check on an instance nobody saw before. Lanes roll: one is
+measured while the next warms up on another CPU; the verdict comes from the spread of the
+lanes' medians, because per-process effects are shared by every pair a lane times.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
-import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from simopt.engine import DEFAULT_ENGINE
 from simopt.errors import UserError
-from simopt.measure import layout
-from simopt.measure.client import Worker, WorkerCrash, start_pair
 from simopt.measure.sequential import Progress, run_sequential
 from simopt.measure.stats import (ALPHA, Decision, decide_lanes, look_alpha, median, median_interval,
                                   median_standard_error)
+from simopt.runner.client import DEFAULT_ENGINE, Runner, RunnerError
+
+Workload = Callable[[int], dict]  # a seed -> a fresh instance of the benchmark
 
 LANE_SHARE = 1 / 24  # a lane retires at the end of a run once its timed CPU reaches this share of the budget
 # (fraction of the budget, error rate spent): a strict look at half time stops clear cases early,
@@ -38,12 +40,13 @@ LANE_LOOKS = ((0.5, ALPHA / 10), (1.0, ALPHA * 9 / 10))
 # interval (at FUTILITY_ALPHA) already rules out the minimum speedup; they spend no error rate.
 FUTILITY_LOOKS = ((0.25, 0.0), (0.5, ALPHA / 10), (0.75, 0.0), (1.0, ALPHA * 9 / 10))
 FUTILITY_ALPHA = ALPHA
-WARMUP_RUNS = 1  # whole runs of each lane before it is measured: a fresh process's first run is slow
+# Every run is a fresh fork of its zygote, so no run is warmer than another: lanes need no warm-up.
+# Only the first lane runs one unmeasured probe run, which places the slice boundaries for all.
 TARGET_STEP_S = 0.015  # slices sized for 10-20 ms of work
 MIN_UNIT_S = 0.001  # a step this short on both sides times the protocol, not the engine
-PROFILE_STEPS = 4000  # resolution of the probe run that places the slice boundaries
+PROBE_SLICES = 200  # equal slices of simulated time in the warm-up run that places the boundaries
 MAX_PADDING = 4096  # environment padding of a lane, in bytes: moves the stack anywhere within a page
-LANE_LAYOUTS = ("paired", "fixed", "random")
+LANE_LAYOUTS = ("fixed", "random")
 
 
 class Stopped(Exception):
@@ -51,32 +54,37 @@ class Stopped(Exception):
 
 
 class DifferentOutput(Exception):
-    """The two versions finished a run with different digests."""
+    """The two versions finished a run of the same instance with different outcomes."""
 
-    def __init__(self, baseline: str, candidate: str) -> None:
-        super().__init__(f"digests differ: baseline {baseline}, candidate {candidate}")
-        self.baseline, self.candidate = baseline, candidate
+    def __init__(self, baseline: dict, candidate: dict, seed: int) -> None:
+        super().__init__(f"digests differ: baseline {baseline['digest']}, candidate {candidate['digest']}")
+        self.baseline, self.candidate, self.seed = baseline, candidate, seed
+
+
+class CandidateFailed(Exception):
+    """The candidate's runner raised (crash, timeout or tamper) during the comparison."""
+
+    def __init__(self, error: RunnerError) -> None:
+        super().__init__(error.reason)
+        self.error = error
 
 
 class Lane:
-    """One worker pair advancing one simulation in lockstep."""
+    """Two runners advancing fresh runs of one instance in lockstep."""
 
-    def __init__(self, baseline: Worker, candidate: Worker, boundaries: list[int], rng: random.Random,
-                 closer=None) -> None:
-        self.baseline, self.candidate = baseline, candidate
-        self._closer = closer  # stops both workers (and reaps their zygote) when given
-        self.boundaries = boundaries
-        self.horizon_ns = boundaries[-1] if boundaries else 0
-        self.rng = rng
-        self.next_slice = 0
-        self.now = 0
-        self.built = False
-        self.completed = 0  # runs finished
+    def __init__(self, baseline: Runner, candidate: Runner, instance: dict, seed: int, rng: random.Random) -> None:
+        self.runners = (baseline, candidate)
+        self.instance, self.seed, self.rng = instance, seed, rng
+        self.horizon_ns = instance["horizon_ns"]
+        self.boundaries: list[int] = []
+        self.completed = 0  # measured runs finished
         self.runs = 0.0  # full runs advanced, counting the current one by its fraction
         self.seconds = [0.0, 0.0]  # CPU seconds spent by (baseline, candidate), warm-up included
         self.digests: tuple[str, str] | None = None
         self.ratios: list[float] = []  # measured log ratios (CPU), warm-up excluded
         self.measured_s = 0.0  # CPU seconds of the measured steps, both versions
+        self._runs = None
+        self._plan: list[tuple[str, int | None]] = []
 
     def record(self, baseline_s: float, candidate_s: float) -> None:
         """Count one measured pair."""
@@ -85,54 +93,94 @@ class Lane:
 
     def retired(self, lane_seconds: float) -> bool:
         """At the end of a measured run, with at least `lane_seconds` of timed CPU."""
-        return not self.built and self.completed > WARMUP_RUNS and self.measured_s >= lane_seconds
+        return not self._plan and self.completed >= 1 and self.measured_s >= lane_seconds
 
     def pin(self, cpu: int) -> None:
-        """Move both workers to one CPU."""
-        self.baseline.pin(cpu)
-        self.candidate.pin(cpu)
+        """Move both runners to one CPU."""
+        for runner in self.runners:
+            runner.pin(cpu)
 
     def close(self) -> None:
-        """Stop both workers."""
-        if self._closer is not None:
-            self._closer()
-            return
-        self.baseline.close()
-        self.candidate.close()
+        """Stop both runners."""
+        for runner in self.runners:
+            runner.close()
 
-    def step(self) -> tuple[dict, dict]:
-        """Time the next step on both versions, in random order; return (baseline, candidate) replies."""
-        if not self.built:
-            request = {"op": "build"}
-        elif self.next_slice < len(self.boundaries):
-            request = {"op": "advance", "until": self.boundaries[self.next_slice]}
-        else:
-            request = {"op": "finish"}
-        if self.rng.random() < 0.5:
-            base = self.baseline.request(**request)
-            cand = self.candidate.request(**request)
-        else:
-            cand = self.candidate.request(**request)
-            base = self.baseline.request(**request)
-        self._advance(request, base, cand)
-        return base, cand
+    def probe(self) -> list[int]:
+        """An unmeasured run in equal slices of simulated time; the baseline's CPU per slice places the boundaries."""
+        horizon = self.horizon_ns
+        cuts = sorted({horizon * k // PROBE_SLICES for k in range(1, PROBE_SLICES + 1)} - {0})
+        marks: list[list[float]] = []
+        results = []
+        for index, runner in enumerate(self.runners):
+            run = self._guarded(index, runner.start_run)
+            self._guarded(index, run.load)
+            self._guarded(index, lambda: run.build(self.instance))
+            spent = 0.0
+            for cut in cuts:
+                step = self._guarded(index, lambda: run.advance(cut))
+                spent += step.cpu_s
+                if index == 0:
+                    marks.append([cut, spent])
+            results.append(self._guarded(index, run.finish))
+            self.seconds[index] += spent + run.last_step.cpu_s
+            self._guarded(index, run.close)
+        self._compare(*results)
+        self.runs += 1
+        return slice_boundaries(marks, horizon)
 
-    def _advance(self, request: dict, base: dict, cand: dict) -> None:
-        self.seconds[0] += base["seconds"]
-        self.seconds[1] += cand["seconds"]
-        if request["op"] == "build":
-            self.built, self.now, self.next_slice = True, 0, 0
-        elif request["op"] == "advance":
-            self.runs += (request["until"] - self.now) / self.horizon_ns
-            self.now = request["until"]
-            self.next_slice += 1
-        else:
-            self.built = False
+    def step(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Time the next step of the current run on both versions, in random order.
+
+        Returns ((baseline CPU s, wall s), (candidate CPU s, wall s)).
+        """
+        if not self._plan:
+            self._runs = [self._guarded(i, runner.start_run) for i, runner in enumerate(self.runners)]
+            self._plan = [("load", None), ("build", None), *(("advance", t) for t in self.boundaries), ("finish", None)]
+        op, until = self._plan.pop(0)
+        order = (0, 1) if self.rng.random() < 0.5 else (1, 0)
+        steps: dict[int, Any] = {}
+        results: dict[int, dict] = {}
+        for index in order:
+            run = self._runs[index]
+            if op == "load":
+                steps[index] = self._guarded(index, run.load)
+            elif op == "build":
+                steps[index] = self._guarded(index, lambda: run.build(self.instance))
+            elif op == "advance":
+                steps[index] = self._guarded(index, lambda: run.advance(until))
+            else:
+                results[index] = self._guarded(index, run.finish)
+                steps[index] = run.last_step
+        if op == "finish":
+            for index, run in enumerate(self._runs):
+                self._guarded(index, run.close)
+            self._compare(results[0], results[1])
             self.completed += 1
             self.runs += 0 if self.horizon_ns else 1
-            self.digests = (base["digest"], cand["digest"])
-            if base["digest"] != cand["digest"]:
-                raise DifferentOutput(base["digest"], cand["digest"])
+        elif op == "advance" and self.horizon_ns:
+            self.runs += self._slice_fraction(until)
+        self.seconds[0] += steps[0].cpu_s
+        self.seconds[1] += steps[1].cpu_s
+        return (steps[0].cpu_s, steps[0].wall_s), (steps[1].cpu_s, steps[1].wall_s)
+
+    def _slice_fraction(self, until: int) -> float:
+        index = self.boundaries.index(until)
+        start = self.boundaries[index - 1] if index else 0
+        return (until - start) / self.horizon_ns
+
+    def _compare(self, baseline: dict, candidate: dict) -> None:
+        self.digests = (baseline["digest"], candidate["digest"])
+        same = all(baseline[key] == candidate[key] for key in ("digest", "events", "packet_hops"))
+        if not same:
+            raise DifferentOutput(baseline, candidate, self.seed)
+
+    def _guarded(self, index: int, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except RunnerError as error:
+            if index == 0:
+                raise UserError(f"the baseline failed during the benchmark: {error.reason}") from error
+            raise CandidateFailed(error) from error
 
 
 def slice_boundaries(marks: list[list[float]], horizon_ns: int, target_s: float = TARGET_STEP_S) -> list[int]:
@@ -168,7 +216,7 @@ def quietest_cpu(cpus: list[int], *, sample_s: float = 0.25) -> int:
 
 @contextmanager
 def pinned_orchestrator() -> Iterator[int]:
-    """Move this thread off the quietest CPU and yield that CPU for the workers; restore on exit."""
+    """Move this thread off the quietest CPU and yield that CPU for the runners; restore on exit."""
     original = os.sched_getaffinity(0)
     cpus = sorted(original)
     worker_cpu = quietest_cpu(cpus) if len(cpus) > 1 else cpus[0]
@@ -180,27 +228,34 @@ def pinned_orchestrator() -> Iterator[int]:
         os.sched_setaffinity(0, original)
 
 
+def fixed_workload(instance: dict) -> Workload:
+    """A workload that is always `instance` (tests, or a scenario without randomness)."""
+    return lambda seed: instance
+
+
 def compare_versions(
     baseline_root: Path | str,
     candidate_root: Path | str,
-    instance: dict,
+    workload: Workload | dict,
     *,
     max_seconds: float = 60,
     min_effect: float = 0.01,
     progress: Progress | None = None,
     engine: str = DEFAULT_ENGINE,
-    lane_layout: str = "paired",
+    lane_layout: str = "fixed",
     stop_when_not_faster: bool = False,
 ) -> dict:
-    """Decide whether the candidate's engine runs `instance` faster than the baseline's.
+    """Decide whether the candidate's engine runs the workload faster than the baseline's.
 
-    `lane_layout`: "paired" (default): both workers of a lane are forked from one zygote with a
-    fresh random layout (simopt.measure.zygote), so they share its placement and lanes differ;
-    "fixed": every worker runs without ASLR, lanes differ only by a stack padding
-    (simopt.measure.layout); "random": every worker gets its own random layout.
+    `workload`: seed -> instance, called once per lane with a fresh seed (a dict: always that
+    instance). `lane_layout`: "fixed" (default: every runner without ASLR, both of a lane with
+    one stack padding, lanes differing by it) or "random" (ASLR: every runner its own layout).
     `stop_when_not_faster`: for callers that keep only `faster` (the optimize loop): stop with
     `not-faster` at the first look whose interval rules out the minimum speedup.
     """
+    if lane_layout not in LANE_LAYOUTS:
+        raise ValueError(f"lane_layout(={lane_layout!r}) must be one of {', '.join(LANE_LAYOUTS)}")
+    make_instance = fixed_workload(workload) if isinstance(workload, dict) else workload
     started = time.monotonic()
     seed = random.randrange(2**32)
     rng = random.Random(seed)
@@ -212,67 +267,59 @@ def compare_versions(
     lane_medians: list[float] = []  # of retired lanes only: each covers the same amount of work
     lane_errors: list[float] = []  # standard error of each of them, from its own pairs
     lane_ends: list[float] = []  # seconds from the start at which each of them retired
-    layouts: set[str] = set()  # "paired" / "fixed" / "randomized": how the workers were laid out
-    if lane_layout not in LANE_LAYOUTS:
-        raise ValueError(f"lane_layout(={lane_layout!r}) must be one of {', '.join(LANE_LAYOUTS)}")
+    lane_seeds: list[int] = []
+    boundaries: list[int] = []  # slice ends, placed by the first lane's probe run
+    layouts: set[str] = set()
+    backends: set[str] = set()
     stopping = threading.Event()
     report = {
         "version": 1,
         "metric": "time",
+        "clock": None,
         "min_effect": min_effect,
         "seed": seed,
         "lane_seconds": lane_seconds,
         "alpha": ALPHA,
         "looks": [list(look) for look in looks],
     }
-    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="simopt-bench-") as scratch:
-        instance_path = Path(scratch) / "instance.json"
-        instance_path.write_text(json.dumps(instance), encoding="utf-8")
+    with ExitStack() as stack:
         worker_cpu = stack.enter_context(pinned_orchestrator())
         spare_cpu = bool(os.sched_getaffinity(0) - {worker_cpu})  # the orchestrator's CPUs, where lanes warm up
         timeout_s = max(60.0, float(max_seconds))
-        executor = ThreadPoolExecutor(max_workers=1)
+        executor = ThreadPoolExecutor(max_workers=1)  # one long-lived thread starts every runner
         pending: Future | None = None  # the next lane, warming up
 
-        def start(root, role: str, hash_seed: int, cpu: int | None, padding: int) -> Worker:
+        def prepare_lane(lane_seed: int, hash_seed: int, padding: int, lane_rng: random.Random) -> Lane:
             if stopping.is_set():
                 raise Stopped
-            environment = layout.lane_environment(padding) if lane_layout == "fixed" else None
-            worker = Worker(Path(root), cpu=cpu, hash_seed=hash_seed, engine=engine, timeout_s=timeout_s, role=role,
-                            environment=environment)
-            stack.callback(worker.close)
-            worker.request(op="load", path=str(instance_path))
-            return worker
-
-        def prepare_lane(boundaries: list[int], hash_seed: int, padding: int, lane_rng: random.Random) -> Lane:
-            # cpu None: the workers inherit the orchestrator's CPUs, off the one being timed.
+            instance = make_instance(lane_seed)
             cpu = None if spare_cpu else worker_cpu
-            # One hash seed (and one layout) per lane, shared by its two workers: string hashing
-            # (dict layouts) and placement are then paired away within a lane and still vary
-            # across lanes.
-            if lane_layout == "paired":
-                if stopping.is_set():
-                    raise Stopped
-                pair = start_pair(Path(baseline_root), Path(candidate_root), cpu=cpu, hash_seed=hash_seed,
-                                  engine=engine, timeout_s=timeout_s)
-                stack.callback(pair.close)
-                layouts.add("paired")
-                for worker in (pair.baseline, pair.candidate):
-                    worker.request(op="load", path=str(instance_path))
-                lane = Lane(pair.baseline, pair.candidate, boundaries, lane_rng, closer=pair.close)
-            else:
-                baseline = start(baseline_root, "baseline", hash_seed, cpu, padding)
-                lane = Lane(baseline, start(candidate_root, "candidate", hash_seed, cpu, padding), boundaries, lane_rng)
-                layouts.update("randomized" if worker.randomized else "fixed" for worker in (lane.baseline, lane.candidate))
-            while lane.completed < WARMUP_RUNS:
-                if stopping.is_set():
-                    raise Stopped
-                lane.step()
+            runners = []
+            for role, root in (("baseline", baseline_root), ("candidate", candidate_root)):
+                try:
+                    runner = Runner(Path(root), engine=engine, hash_seed=hash_seed, padding=padding, cpu=cpu,
+                                    fixed_layout=lane_layout == "fixed", step_timeout_s=timeout_s, role=role)
+                except RunnerError as error:
+                    for started_runner in runners:
+                        started_runner.close()
+                    if role == "baseline":
+                        raise UserError(f"the baseline failed during the benchmark: {error.reason}") from error
+                    raise CandidateFailed(error) from error
+                stack.callback(runner.close)
+                runners.append(runner)
+                layouts.add("randomized" if runner.randomized else "fixed")
+                backends.add(runner.backend)
+            lane = Lane(runners[0], runners[1], instance, lane_seed, lane_rng)
+            if stopping.is_set():
+                raise Stopped
+            if not boundaries:
+                boundaries.extend(lane.probe())
+            lane.boundaries = [b for b in boundaries if b < lane.horizon_ns] + ([lane.horizon_ns] if lane.horizon_ns else [])
             return lane
 
-        def order_lane(boundaries: list[int]) -> Future:
-            future = executor.submit(prepare_lane, boundaries, rng.randrange(2**32), rng.randrange(MAX_PADDING),
-                                     random.Random(rng.randrange(2**32)))
+        def order_lane() -> Future:
+            future = executor.submit(prepare_lane, rng.randrange(2**31), rng.randrange(2**32),
+                                     rng.randrange(MAX_PADDING), random.Random(rng.randrange(2**32)))
             if not spare_cpu:
                 wait([future])  # one CPU: a warm-up beside the timed steps would disturb them
             return future
@@ -288,14 +335,14 @@ def compare_versions(
                 lane = pending.result()
                 lane.pin(worker_cpu)
                 lanes.append(lane)
-                pending = order_lane(lane.boundaries)
-            lane = lanes[-1]
-            base, cand = lane.step()
-            if max(base["seconds"], cand["seconds"]) < MIN_UNIT_S or min(base["seconds"], cand["seconds"]) <= 0:
+                lane_seeds.append(lane.seed)
+                pending = order_lane()
+            (base_s, base_wall), (cand_s, cand_wall) = lanes[-1].step()
+            if max(base_s, cand_s) < MIN_UNIT_S or min(base_s, cand_s) <= 0 or min(base_wall, cand_wall) <= 0:
                 return None
-            wall_ratios.append(math.log(cand["wall"] / base["wall"]))
-            lane.record(base["seconds"], cand["seconds"])
-            return base["seconds"], cand["seconds"]
+            wall_ratios.append(math.log(cand_wall / base_wall))
+            lanes[-1].record(base_s, cand_s)
+            return base_s, cand_s
 
         def judge(ratios: list[float], alpha: float, final: bool) -> Decision:
             return decide_lanes(lane_medians, pairs=len(ratios), min_effect=min_effect, alpha=alpha, final=final,
@@ -304,38 +351,46 @@ def compare_versions(
         def confirm(verdict: str) -> bool:
             return verdict != "faster" or not wall_clock_disagrees(wall_ratios)
 
+        def failure(verdict: str, **extra) -> dict:
+            return {**report, "layout": layout_label(layouts), "sandbox": _one(backends), **_empty(lanes),
+                    "verdict": verdict, "seconds": time.monotonic() - started, "lane_seeds": lane_seeds, **extra}
+
         try:
-            # The probe runs in a worker of its own: an extra run in one lane worker would make
-            # that side's process history differ from its partner's.
-            probe = start(baseline_root, "baseline", rng.randrange(2**32), worker_cpu, rng.randrange(MAX_PADDING))
-            boundaries = slice_boundaries(probe.request(op="profile", steps=PROFILE_STEPS)["marks"], instance["horizon_ns"])
-            probe.close()
-            pending = order_lane(boundaries)
+            pending = order_lane()
             decision, ratios = run_sequential(
                 next_pair, max_seconds=max_seconds, min_effect=min_effect, progress=progress, confirm=confirm,
                 started=started, judge=judge, looks=looks,
             )
-        except WorkerCrash as crash:
-            if crash.role == "baseline":
-                raise UserError(f"the baseline crashed: {crash.message.splitlines()[-1]}") from crash
-            return {**report, "layout": layout_label(layouts), **_empty(lanes), "verdict": "crash", "error": crash.message,
-                    "seconds": time.monotonic() - started}
+        except CandidateFailed as failed:
+            error = failed.error
+            verdict = {"tamper": "tamper", "timeout": "crash"}.get(error.status, "crash")
+            return failure(verdict, error=error.reason, evidence=error.evidence)
         except DifferentOutput as different:
-            return {**report, "layout": layout_label(layouts), **_empty(lanes), "verdict": "different-output",
-                    "digest_baseline": different.baseline, "digest_candidate": different.candidate,
-                    "seconds": time.monotonic() - started}
+            return failure("different-output", digest_baseline=different.baseline["digest"],
+                           digest_candidate=different.candidate["digest"], instance_seed=different.seed,
+                           events_baseline=different.baseline["events"], events_candidate=different.candidate["events"])
         finally:
             stopping.set()
+            if pending is not None:
+                try:
+                    lane = pending.result()
+                except BaseException:
+                    lane = None
+                if lane is not None:
+                    lane.close()
             executor.shutdown(wait=True, cancel_futures=True)
     return {
         **report,
+        "clock": "cgroup" if lanes and lanes[0].runners[0].sandbox.cgroup is not None else "schedstat",
         "layout": layout_label(layouts),
+        "sandbox": _one(backends),
         **_costs(lanes),
         "verdict": decision.verdict,
         "ratio": math.exp(decision.median) if decision.median is not None else None,
         "ci": [math.exp(bound) for bound in decision.ci] if decision.ci else None,
         "pairs": decision.pairs,
         "lanes": len(lane_medians),
+        "lane_seeds": lane_seeds,
         "confidence": decision.confidence,
         "pair_ratio": math.exp(median(ratios)) if ratios else None,
         "wall_ratio": math.exp(median(wall_ratios)) if wall_ratios else None,
@@ -346,9 +401,13 @@ def compare_versions(
     }
 
 
+def _one(values: set[str]) -> str | None:
+    return ("mixed" if len(values) > 1 else next(iter(values))) if values else None
+
+
 def layout_label(layouts: set[str]) -> str | None:
-    """How the lanes' workers were laid out: "paired", "fixed", "randomized", "mixed", or None."""
-    return ("mixed" if len(layouts) > 1 else next(iter(layouts))) if layouts else None
+    """How the lanes' runners were laid out: "fixed", "randomized", "mixed", or None."""
+    return _one(layouts)
 
 
 def wall_clock_disagrees(wall_ratios: list[float]) -> bool:

@@ -157,10 +157,10 @@ class Simulation:
         port: Port = event.value
         if port.pending_start is not event:  # cancelled by a link failure
             return
-        self.events += 1
         port.pending_start = None
-        if not port.queue:
+        if not port.queue:  # an idle start: not an event of the spec's count (§7)
             return
+        self.events += 1
         packet = port.dequeue()
         now = self.env.now
         busy_ns = port.serialization_ns(packet)

@@ -25,6 +25,7 @@ PI_STATUS = {
     "timeout": "crash",
     "guard_fail": "checks_failed",
     "holdout_fail": "checks_failed",
+    "tamper": "checks_failed",
     "different_output": "checks_failed",
     "scope_violation": "checks_failed",
 }

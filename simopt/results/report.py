@@ -19,6 +19,7 @@ MEANINGS = {
     "different_output": "the candidate's digest differs from the best's on the benchmark scenario",
     "guard_fail": "a visible guard failed",
     "holdout_fail": "a holdout guard failed",
+    "tamper": "the candidate tried to deceive or escape its judges; the attempt was refused and recorded",
     "no_proposal": "the proposer changed nothing",
     "interrupted": "the user stopped the session during this experiment",
 }

@@ -7,14 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from simopt.history import History
+from simopt.history import STATUSES, History
 
-STATUSES = (
-    "keep", "discard", "scope_violation", "crash", "timeout", "different_output",
-    "guard_fail", "holdout_fail", "no_proposal", "interrupted",
-)
 # Statuses where the harness, not the benchmark, stopped a wrong or out-of-bounds change.
-GUARD_CAUGHT = ("guard_fail", "holdout_fail", "different_output", "scope_violation")
+GUARD_CAUGHT = ("guard_fail", "holdout_fail", "different_output", "scope_violation", "tamper")
 STAGES = ("propose_s", "guard_s", "bench_s")
 
 

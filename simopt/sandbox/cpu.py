@@ -1,0 +1,195 @@
+"""CPU time of a sandboxed process tree, read from outside it: the kernel's own accounting.
+
+Preferred: a cgroup per sandbox (v2 `cpu.stat`, or v1 `cpuacct.usage` in nanoseconds), which
+counts every thread and every process of the tree, exited ones included, and also caps its
+memory and its number of processes. Where no cgroup can be created (not root, no delegated
+subtree), the fallback sums `/proc/PID/task/TID/schedstat` (nanoseconds) over the live
+processes of the tree; CPU of a process that already exited is then lost, so the runner keeps
+every process alive until its time has been read. Nothing here runs in the sandboxed process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("cpuacct", "pids", "memory")
+GROUP = "simopt"
+
+
+class Cgroup:
+    """A cgroup (v1: one per controller; v2: one) holding a sandbox's processes."""
+
+    def __init__(self, paths: dict[str, Path], version: int) -> None:
+        self.paths, self.version = paths, version
+
+    @classmethod
+    def create(cls, *, memory_bytes: int, max_processes: int) -> Cgroup | None:
+        """A fresh cgroup with the limits set, or None when this process may not create one."""
+        name = f"{GROUP}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        unified = CGROUP_ROOT / "cgroup.controllers"
+        if unified.is_file():
+            return cls._create_v2(name, memory_bytes, max_processes)
+        return cls._create_v1(name, memory_bytes, max_processes)
+
+    @classmethod
+    def _create_v1(cls, name: str, memory_bytes: int, max_processes: int) -> Cgroup | None:
+        if not os.access(CGROUP_ROOT / "cpuacct", os.W_OK):
+            return None
+        paths = {}
+        try:
+            for controller in V1_CONTROLLERS:
+                base = CGROUP_ROOT / controller
+                if not base.is_dir():
+                    continue
+                path = base / GROUP / name
+                path.mkdir(parents=True)
+                paths[controller] = path
+            group = cls(paths, 1)
+            if "pids" in paths:
+                (paths["pids"] / "pids.max").write_text(str(max_processes))
+            if "memory" in paths:
+                (paths["memory"] / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                swap = paths["memory"] / "memory.memsw.limit_in_bytes"
+                if swap.exists():
+                    swap.write_text(str(memory_bytes))
+            return group
+        except OSError:
+            cls(paths, 1).remove()
+            return None
+
+    @classmethod
+    def _create_v2(cls, name: str, memory_bytes: int, max_processes: int) -> Cgroup | None:
+        parent = CGROUP_ROOT / GROUP
+        try:
+            parent.mkdir(exist_ok=True)
+            wanted = set((CGROUP_ROOT / "cgroup.controllers").read_text().split()) & {"cpu", "pids", "memory"}
+            enabled = set((parent / "cgroup.subtree_control").read_text().split())
+            if wanted - enabled:
+                (CGROUP_ROOT / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
+                (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted))
+            path = parent / name
+            path.mkdir()
+        except OSError:
+            return None
+        group = cls({"unified": path}, 2)
+        try:
+            if (path / "pids.max").exists():
+                (path / "pids.max").write_text(str(max_processes))
+            if (path / "memory.max").exists():
+                (path / "memory.max").write_text(str(memory_bytes))
+                if (path / "memory.swap.max").exists():
+                    (path / "memory.swap.max").write_text("0")
+        except OSError:
+            group.remove()
+            return None
+        return group
+
+    def attach_self(self) -> None:
+        """Move the calling process into the cgroup (run in a child between fork and exec)."""
+        for path in self.paths.values():
+            with open(path / "cgroup.procs", "w") as procs:
+                procs.write("0")
+
+    def usage_ns(self) -> int:
+        """CPU nanoseconds used by every process that ever ran in the cgroup."""
+        if self.version == 1:
+            return int((self.paths["cpuacct"] / "cpuacct.usage").read_text())
+        for line in (self.paths["unified"] / "cpu.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value) * 1000
+        raise OSError("cpu.stat has no usage_usec")
+
+    def pids(self) -> list[int]:
+        """The processes in the cgroup now."""
+        path = self.paths.get("cpuacct", self.paths.get("unified"))
+        try:
+            return [int(line) for line in (path / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def memory_exceeded(self) -> bool:
+        """Whether the memory limit was hit (the kernel killed or refused for it)."""
+        try:
+            if self.version == 1 and "memory" in self.paths:
+                return int((self.paths["memory"] / "memory.failcnt").read_text()) > 0
+            if self.version == 2:
+                events = (self.paths["unified"] / "memory.events").read_text().split()
+                counts = dict(zip(events[::2], map(int, events[1::2])))
+                return counts.get("max", 0) > 0 or counts.get("oom_kill", 0) > 0
+        except (OSError, ValueError):
+            pass
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL every process in the cgroup."""
+        if self.version == 2 and (self.paths["unified"] / "cgroup.kill").exists():
+            try:
+                (self.paths["unified"] / "cgroup.kill").write_text("1")
+                return
+            except OSError:
+                pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def remove(self, timeout_s: float = 5.0) -> None:
+        """Kill what is left and delete the cgroup (retrying while the kernel reaps)."""
+        deadline = time.monotonic() + timeout_s
+        for path in self.paths.values():
+            while path.exists():
+                self.kill()
+                try:
+                    path.rmdir()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+
+
+class ProcessTreeClock:
+    """CPU nanoseconds of the live processes descending from `root_pid` (schedstat, per thread)."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root_pid = root_pid
+
+    def pids(self) -> list[int]:
+        """`root_pid` and its live descendants."""
+        found, frontier = [], [self.root_pid]
+        while frontier:
+            pid = frontier.pop()
+            found.append(pid)
+            try:
+                tasks = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tasks:
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/children") as children:
+                        frontier.extend(int(child) for child in children.read().split())
+                except OSError:
+                    pass
+        return found
+
+    def usage_ns(self) -> int:
+        """Sum of on-CPU nanoseconds of every thread of the tree."""
+        total = 0
+        for pid in self.pids():
+            try:
+                tasks = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            for tid in tasks:
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
+                        total += int(stat.read().split()[0])
+                except (OSError, ValueError, IndexError):
+                    pass
+        return total
