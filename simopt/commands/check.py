@@ -54,7 +54,7 @@ def run_check(repo, target, *, min_effect: float, max_seconds: float | None, say
     from simopt.command_target import CommandEvaluator, budget_advice
     from simopt.evaluate import CheckFailed
     from simopt.measure.versions import materialize
-    from simopt.target_process import interpreter
+    from simopt.target_process import describe_interpreter, interpreter
 
     say = say or (lambda line: None)
     report: dict = {"version": 1, "config": str(target.config_path), "head": repo.head.commit.hexsha,
@@ -92,8 +92,9 @@ def run_check(repo, target, *, min_effect: float, max_seconds: float | None, say
                 return report
             say(f"guard        ok in {guards['duration_s']:.1f} s ({guards['passed']} passed)")
         except CheckFailed as failure:
-            steps["failed"] = {"status": failure.status, "reason": failure.reason}
-            say(f"FAILED       {failure.reason}")
+            reason = f"{failure.reason} ({describe_interpreter(target)})"
+            steps["failed"] = {"status": failure.status, "reason": reason}
+            say(f"FAILED       {reason}")
             return report
         runs_checkout = stack.enter_context(materialize("HEAD", repo_dir=target.root, engine=None))
         steps["runs_the_checkout"] = runs_the_checkout(evaluator, runs_checkout)
