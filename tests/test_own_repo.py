@@ -118,7 +118,7 @@ def test_a_nondeterministic_base_is_refused(queuesim):
 
 def test_a_failing_guard_is_quoted_by_its_failure_not_its_first_line(queuesim):
     (queuesim / "check.sh").write_text("echo case 1 ok\necho case 2 ok\necho 'case 3 FAILED: 7 != 8'\necho done\nexit 1\n")
-    edit(queuesim, "simopt.toml", 'guard_command = "python3 -m pytest -q -p no:cacheprovider tests"',
+    edit(queuesim, "simopt.toml", 'guard_command = "python3 -m pytest -q -p no:cacheprovider tests/check_sim.py"',
          'guard_command = "sh check.sh"')
     report = CommandEvaluator(load_target(queuesim))._guard_command(queuesim, None)
     assert report["failures"][0]["message"].splitlines()[0] == "case 3 FAILED: 7 != 8"
@@ -151,7 +151,7 @@ def test_check_notices_commands_that_do_not_run_the_checkout(queuesim, tmp_path,
     site = next(venv.glob("lib/python*/site-packages"))
     shutil.copytree(queuesim / "queuesim", site / "queuesim")  # an installed copy of the package
     edit(queuesim, "simopt.toml", "[1, 2]", f"[1, 2]\npython = \"{venv / 'bin' / 'python'}\"")
-    edit(queuesim, "simopt.toml", "python3 -m pytest -q -p no:cacheprovider tests", "python3 run.py 3")  # no pytest there
+    edit(queuesim, "simopt.toml", "python3 -m pytest -q -p no:cacheprovider tests/check_sim.py", "python3 run.py 3")  # no pytest there
     edit(queuesim, "run.py", "import json", "import sys\nsys.path.remove(sys.path[0])\nimport json")
     edit(queuesim, "bench.py", "import time", "import sys\nsys.path.remove(sys.path[0])\nimport time")
     commit_all(queuesim, "an installed copy")
@@ -217,7 +217,7 @@ def test_init_looks_at_the_repository(queuesim):
     assert "benchmarks/bench_queue.py (pyperf)" in out and "git add simopt.toml simopt_bench.py" in out
     target = load_target(queuesim)
     assert target.editable == ("queuesim/**",) and target.python == ".venv/bin/python"
-    for judged in ("simopt.toml", "simopt_bench.py", "tests/test_sim.py", "pyproject.toml", "benchmarks/bench_queue.py"):
+    for judged in ("simopt.toml", "simopt_bench.py", "tests/check_sim.py", "pyproject.toml", "benchmarks/bench_queue.py"):
         assert not target.in_scope(judged), judged
     assert target.guard_command == "python -m pytest -q -x -p no:cacheprovider tests"
     assert target.equal_output == "python simopt_bench.py --output {seed}"
@@ -246,3 +246,21 @@ def test_a_session_gives_keep_early_discard_guard_fail_and_scope_violation(queue
     assert "per run (12 METRIC seconds lines per run, timed per iteration, both versions' runs interleaved" in out
     assert git(queuesim, "status", "--porcelain") == before  # results/ is ignored, nothing else written
     assert not (queuesim / ".simopt" / "worktrees" / "own").exists()  # the worktree goes with the session
+
+
+def test_the_budget_advice_raises_only_a_default_budget():
+    from simopt.command_target import budget_advice
+    from simopt.measure.command import BudgetPlan
+
+    slow = BudgetPlan(metric="seconds", unit="iteration", units_per_run=10, run_seconds=4.0, lane_seconds=8.0,
+                      spread=0.02, lanes_needed=12, seconds=130.0, interleaved=True)
+    seconds, message = budget_advice(slow, 60.0, chosen=False, min_effect=0.03)
+    assert seconds == 130.0 and "each decision gets --max-seconds 130" in message and "interleaved" in message
+    seconds, message = budget_advice(slow, 60.0, chosen=True, min_effect=0.03)
+    assert seconds == 60.0 and "expect inconclusive discards" in message
+    seconds, message = budget_advice(slow, 200.0, chosen=True, min_effect=0.03)
+    assert seconds == 200.0 and "a verdict at 3% needs ~12" in message
+    hopeless = BudgetPlan(metric="wall_s", unit="process", units_per_run=1, run_seconds=30.0, lane_seconds=60.0,
+                          spread=0.4, lanes_needed=None, seconds=None)
+    seconds, message = budget_advice(hopeless, 60.0, chosen=False, min_effect=0.03)
+    assert seconds == 60.0 and "print one METRIC line per iteration, or raise --min-effect" in message
