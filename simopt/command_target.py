@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +22,8 @@ from simopt.evaluate import CheckFailed, tail
 from simopt.target import Target
 from simopt.target_process import command_environment, describe_interpreter, interpreter, run_target_command
 
+HOLDOUT_FOLDER = "simopt-holdout"
+_NOT_COPIED = (".git", ".simopt", "results", "__pycache__")
 _FAILURE_WORDS = re.compile(r"error|fail|assert|exception|traceback|not ok", re.IGNORECASE)
 
 
@@ -93,19 +97,28 @@ class CommandEvaluator:
         return {**report, "passed": report["passed"] + equal, "duration_s": time.perf_counter() - started}
 
     def _guard_command(self, root: Path, guards_dir: Path | None) -> dict[str, Any]:
-        if guards_dir is not None or not self.target.guard_command:
-            directory = guards_dir or self.target.root / self.target.guard
-            command: list[str] | str = [str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(directory)]
-        else:
-            command = self.target.guard_command
+        if guards_dir is not None:
+            # the sandbox sees only the tree: the holdout folder goes into a copy of it
+            with tempfile.TemporaryDirectory(prefix="simopt-holdout-") as scratch:
+                tree = Path(scratch) / root.name
+                shutil.copytree(root, tree, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+                shutil.copytree(guards_dir, tree / HOLDOUT_FOLDER, symlinks=True)
+                return self._pytest_report(tree, self._pytest(HOLDOUT_FOLDER))
+        # `guard`, a folder of the repository, is protected: the candidate's copy is the base's
+        return self._pytest_report(root, self.target.guard_command or self._pytest(self.target.guard))
+
+    def _pytest(self, folder: str) -> list[str]:
+        return [str(self.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", folder]
+
+    def _pytest_report(self, root: Path, command: str | list[str]) -> dict[str, Any]:
+        """Run a guard command in `root`; counts and failures from its JUnit report, else its exit code."""
         started = time.perf_counter()
         try:
             completed = self.run(_with_junit(command), root, self.target.guard_timeout)
         except subprocess.TimeoutExpired:
             raise CheckFailed("timeout", f"exceeded its time limit of {self.target.guard_timeout:g} s",
                               {"command": _shown(command)}) from None
-        bases = [root] + ([guards_dir, *guards_dir.parents] if guards_dir is not None else [])
-        reports = junit_reports(completed.stderr, bases)
+        reports = junit_reports(completed.stderr, [root])
         passed = sum(report["passed"] for report in reports)
         failures = [failure for report in reports for failure in report["failures"]]
         if completed.returncode != 0 and not failures:

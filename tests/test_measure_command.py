@@ -8,28 +8,27 @@ from simopt.errors import UserError
 from simopt.measure import compare_commands
 from simopt.measure.command import PLAN_MIN_LANES, parse_metrics, plan_budget, probe_command
 
-# Each run reads and bumps a counter in its root: its +-1% noise is a fixed sequence, not luck.
+# Each run's metric wobbles by up to +-1% (urandom: every run works on a throwaway copy of its
+# root, so no counter file could carry state from run to run).
 BENCH = """
-run=$(cat runs.txt 2>/dev/null || echo 0)
-echo $((run + 1)) > runs.txt
-echo "METRIC cost=$(({cost} + (run * {stride}) % 21 - 10))"
+noise=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+echo "METRIC cost=$(({cost} + noise % 21 - 10))"
 """
 
 
-def version(tmp_path, name, *, cost=1000, stride=2, script=None):
+def version(tmp_path, name, *, cost=1000, script=None):
     root = tmp_path / name
     root.mkdir()
-    (root / "bench.sh").write_text(script if script is not None else BENCH.format(cost=cost, stride=stride))
+    (root / "bench.sh").write_text(script if script is not None else BENCH.format(cost=cost))
     return root
 
 
-# One METRIC line per iteration: iteration i of run r costs {cost} plus a fixed +-1% wobble.
+# One METRIC line per iteration: {cost} plus a wobble of up to +-1% each.
 ITERATIONS = """
-run=$(cat runs.txt 2>/dev/null || echo 0)
-echo $((run + 1)) > runs.txt
 i=0
 while [ $i -lt {count} ]; do
-  echo "METRIC cost=$(({cost} + (i * 7 + run * 3) % 21 - 10))"
+  noise=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+  echo "METRIC cost=$(({cost} + noise % 21 - 10))"
   i=$((i + 1))
 done
 """
@@ -56,7 +55,7 @@ def test_anything_like_a_metric_but_not_one_is_an_error(output, message):
 
 def test_a_lower_metric_is_faster(tmp_path):
     result = compare_commands(
-        "sh bench.sh", version(tmp_path, "base"), version(tmp_path, "cand", cost=800, stride=5), max_seconds=4
+        "sh bench.sh", version(tmp_path, "base"), version(tmp_path, "cand", cost=800), max_seconds=4
     )
     assert result["verdict"] == "faster"
     assert result["metric"] == "cost" and result["unit"] == "process"
@@ -66,7 +65,7 @@ def test_a_lower_metric_is_faster(tmp_path):
 
 
 def test_the_same_metric_is_never_faster_or_slower(tmp_path):
-    result = compare_commands("sh bench.sh", version(tmp_path, "a"), version(tmp_path, "b", stride=5), max_seconds=4)
+    result = compare_commands("sh bench.sh", version(tmp_path, "a"), version(tmp_path, "b"), max_seconds=4)
     assert result["verdict"] == "same", result
 
 
@@ -128,7 +127,7 @@ def test_a_malformed_metric_line_is_a_crash_not_wall_time(tmp_path):
 
 
 def test_the_loop_stops_a_no_op_early_as_not_faster(tmp_path):
-    result = compare_commands("sh bench.sh", version(tmp_path, "a"), version(tmp_path, "b", stride=5),
+    result = compare_commands("sh bench.sh", version(tmp_path, "a"), version(tmp_path, "b"),
                               max_seconds=8, stop_when_not_faster=True)
     assert result["verdict"] == "not-faster"
     assert result["seconds"] < 6  # at the quarter or the half look, not the budget

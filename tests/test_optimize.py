@@ -147,7 +147,7 @@ def test_ctrl_c_records_the_experiment_as_interrupted(tinyrepo):
     time.sleep(0.5)  # inside experiment 1
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    assert process.returncode == 130, err + out + history.read_text()
     lines = [json.loads(line) for line in history.read_text().splitlines()]
     assert [line.get("status") for line in lines] == [None, "interrupted"]
     assert lines[1]["asi"]["rollback_reason"] == "the user stopped the session during this experiment"
