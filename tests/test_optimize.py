@@ -87,8 +87,9 @@ def test_init_writes_a_valid_config_once(tmp_path):
 def optimize(repo: Path, tag: str, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "simopt.cli", "optimize", "--repo", str(repo), "--tag", tag,
                "--agent", f"patches:{FIXTURE / 'patches'}", "--max-seconds", "10", "--quiet", *extra]
+    # a background job's children inherit an ignored SIGINT: Ctrl-C must reach the session all the same
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout_s: float = 120) -> None:
