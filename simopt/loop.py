@@ -294,8 +294,15 @@ def _discard_hint(metric: dict[str, Any], min_effect: float) -> str:
     if metric["verdict"] == "not-faster":
         return (f"stopped early: the interval already ruled out a {min_effect:.1%} speedup; "
                 "this code is not where the time goes, or the change is too small: profile the benchmark first")
-    return (f"any effect is below the {min_effect:.1%} minimum or hidden by noise: "
-            "aim for a larger change in the hot path")
+    ci = metric.get("ci")
+    if ci and ratio and ratio * (1 + min_effect) < 1:
+        return (f"the estimate is a {1 / ratio - 1:.1%} speedup, but the interval ({_fmt_ci(ci)}) is too wide for "
+                "this budget to show the minimum: the change may be good; a larger --max-seconds would decide it")
+    if not ci:
+        return (f"the budget held too few lanes ({metric.get('lanes') or 0}) for any interval: "
+                "a larger --max-seconds would decide it")
+    return (f"the estimate (ratio {_fmt(ratio)}, interval {_fmt_ci(ci)}) is short of the {min_effect:.1%} "
+            "minimum speedup: aim for a larger change in the hot path")
 
 
 def _fmt(value: float | None) -> str:

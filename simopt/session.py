@@ -103,6 +103,13 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         _restore_marker(marker)
         raise
     try:
+        if history is None and hasattr(evaluator, "plan_budget"):
+            try:
+                _fit_budget(options, config, evaluator, reporter)
+            except BaseException:
+                workspace.destroy()  # no experiment yet: leave nothing that blocks the tag
+                _remove_history(workspace.results)
+                raise
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
                          history.experiments, history.checkpoints)
         if resumed:
@@ -120,7 +127,7 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         reporter.summary(runner.experiments, runner.best_speedup(), reason)
         return code
     finally:
-        workspace.close()
+        workspace.close(remove_candidate=True)  # a resume recreates it
         _restore_marker(marker)
 
 
@@ -228,7 +235,7 @@ def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, sand
             ensure_new(repo, tag)
             append_record(results / "history.jsonl",
                           _session_line(tag, root, target, evaluator.scenario_name, repo.head.commit.hexsha, agent, sandbox,
-                                        config))
+                                        config, getattr(evaluator, "metric_name", None) or "cpu_s"))
             history = read_history(results / "history.jsonl")
         base = history.session["base_commit"]
         workspace = open_workspace(repo, tag, base, _best_commit(history.experiments, base), lock=lock)
@@ -247,6 +254,16 @@ def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, sand
     except BaseException:
         workspace.close()
         raise
+
+
+def _fit_budget(options: Options, config: dict[str, Any], evaluator, reporter: Reporter) -> None:
+    """A command target's bench budget: timed on the base, raised when the default cannot decide."""
+    from simopt.command_target import budget_advice
+
+    plan = evaluator.plan_budget(config["min_effect"])
+    config["max_seconds"], message = budget_advice(plan, config["max_seconds"], chosen=options.max_seconds is not None,
+                                                   min_effect=config["min_effect"])
+    reporter.notice(message)
 
 
 def _choose_sandbox(agent: str, reporter) -> str:
@@ -272,14 +289,14 @@ def _choose_sandbox(agent: str, reporter) -> str:
 
 
 def _session_line(tag: str, root: Path, target, scenario: str | None, base: str, agent: str, sandbox: str,
-                  config: dict[str, Any]) -> dict[str, Any]:
+                  config: dict[str, Any], metric: str = "cpu_s") -> dict[str, Any]:
     """The first line of a new session's history."""
     from simopt.workspace import BRANCH_PREFIX
 
     return {
         "version": 1, "type": "session", "tag": tag, "target": str(root),
         "scenario": scenario, "base_commit": base, "branch": f"{BRANCH_PREFIX}{tag}",
-        "metric": "cpu_s", "direction": "lower", "agent": agent, "sandbox": sandbox,
+        "metric": metric, "direction": "lower", "agent": agent, "sandbox": sandbox,
         "config": {"editable": list(target.editable), "protected": list(target.protected), **config},
         "simopt_version": __version__, "started": _now(),
     }

@@ -3,7 +3,7 @@
 A target is declared by `simopt.toml` at the repository root or, failing that, by the
 `[tool.simopt]` table of its pyproject.toml. Two kinds exist: a *scenario* target (a netsim-like
 engine package run on scenario files) and a *command* target (any repository with a benchmark
-command printing `METRIC seconds=...` and a guard command).
+command printing `METRIC seconds=...` and a guard command; docs/own-repo.md).
 """
 
 from __future__ import annotations
@@ -19,10 +19,17 @@ from simopt.errors import UserError
 
 CONFIG_FILE = "simopt.toml"
 
-_STRING_KEYS = ("scenarios", "engine", "scenario", "smoke_scenario", "bench", "guard", "guard_command", "smoke")
-_LIST_KEYS = ("editable", "protected")
+_STRING_KEYS = ("scenarios", "engine", "scenario", "smoke_scenario", "bench", "guard", "guard_command", "smoke",
+                "python", "equal_output", "bench_clock")
+BENCH_CLOCKS = ("wall", "cpu")
+_LIST_KEYS = ("editable", "protected", "equal_output_ignore")
 _NUMBER_KEYS = ("smoke_timeout", "propose_timeout", "guard_timeout")
 _DEFAULT_TIMEOUTS = {"smoke_timeout": 120.0, "propose_timeout": 1800.0, "guard_timeout": 1800.0}
+_COMMAND_ONLY = ("python", "env", "equal_output", "equal_output_seeds", "equal_output_fresh", "equal_output_ignore",
+                 "bench_clock")
+_OTHER_KEYS = ("env", "equal_output_seeds", "equal_output_fresh")
+DEFAULT_FRESH_SEEDS = 3
+MAX_FRESH_SEEDS = 100
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,13 @@ class Target:
     guard: str | None = None
     guard_command: str | None = None
     smoke: str | None = None
+    bench_clock: str | None = None  # "cpu": the bench's METRIC values are CPU time (runs may interleave)
+    python: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    equal_output: str | None = None
+    equal_output_seeds: tuple[int, ...] = ()
+    equal_output_fresh: int = DEFAULT_FRESH_SEEDS
+    equal_output_ignore: tuple[str, ...] = ()
     smoke_timeout: float = _DEFAULT_TIMEOUTS["smoke_timeout"]
     propose_timeout: float = _DEFAULT_TIMEOUTS["propose_timeout"]
     guard_timeout: float = _DEFAULT_TIMEOUTS["guard_timeout"]
@@ -49,6 +63,14 @@ class Target:
     def kind(self) -> str:
         """`scenario` when an engine runs scenario files, `command` when a bench command is timed."""
         return "scenario" if self.engine else "command"
+
+    @property
+    def interpreter(self) -> Path | None:
+        """The configured `python`, resolved against the repository root (None: not configured)."""
+        if self.python is None:
+            return None
+        path = Path(self.python).expanduser()
+        return path if path.is_absolute() else self.root / path
 
     def in_scope(self, path: str) -> bool:
         """True iff `path` (relative, `/`-separated) matches an editable glob and no protected glob."""
@@ -101,14 +123,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _target_from_table(root: Path, config_path: Path, table: dict[str, Any]) -> Target:
     where = config_path.name
-    unknown = sorted(set(table) - set(_STRING_KEYS + _LIST_KEYS + _NUMBER_KEYS))
+    unknown = sorted(set(table) - set(_STRING_KEYS + _LIST_KEYS + _NUMBER_KEYS + _OTHER_KEYS))
     if unknown:
         raise UserError(f"{where}: unknown simopt key(s) {', '.join(unknown)}")
     values: dict[str, Any] = {}
     for key in _LIST_KEYS:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise UserError(f"{where}: {key} must be a list of non-empty glob strings")
+            raise UserError(f"{where}: {key} must be a list of non-empty strings")
         values[key] = tuple(value)
     for key in _STRING_KEYS:
         value = table.get(key)
@@ -132,7 +154,49 @@ def _target_from_table(root: Path, config_path: Path, table: dict[str, Any]) -> 
                         "is checked by simopt's own guard suite")
     if values["bench"] and not values["guard"] and not values["guard_command"]:
         raise UserError(f"{where}: set `guard` (a folder) or `guard_command`")
+    if values["engine"] and any(key in table for key in _COMMAND_ONLY):
+        shown = ", ".join(key for key in _COMMAND_ONLY if key in table)
+        raise UserError(f"{where}: {shown} are for command targets (a `bench` command), not an `engine` target")
+    values.update(_command_extras(where, table, values))
     return Target(root=root, config_path=config_path, **values)
+
+
+def _command_extras(where: str, table: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The environment and equality-guard keys of a command target, validated."""
+    env = table.get("env", {})
+    if not isinstance(env, dict) or not all(
+        isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and isinstance(value, str)
+        for name, value in env.items()
+    ):
+        raise UserError(f"{where}: env must be a table of NAME = \"string\" (e.g. env = {{ PYTHONPATH = \"src\" }})")
+    from simopt.sandbox.policy import is_secret
+
+    refused = sorted(name for name in env if is_secret(name) or name == "PATH")
+    if refused:
+        raise UserError(f"{where}: env {', '.join(refused)}: secrets never enter the sandbox the commands run in, "
+                        "and PATH is led by `python`")
+    if values["bench_clock"] not in (None, *BENCH_CLOCKS):
+        raise UserError(f"{where}: bench_clock(={values['bench_clock']!r}) must be one of {', '.join(BENCH_CLOCKS)}")
+    command = values["equal_output"]
+    if command is not None and "{seed}" not in command:
+        raise UserError(f"{where}: equal_output(={command!r}) must contain {{seed}}, where each seed goes")
+    seeds = table.get("equal_output_seeds", [])
+    if not isinstance(seeds, list) or not all(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0
+                                              for seed in seeds):
+        raise UserError(f"{where}: equal_output_seeds(={seeds!r}) must be a list of integers >= 0")
+    fresh = table.get("equal_output_fresh", DEFAULT_FRESH_SEEDS)
+    if isinstance(fresh, bool) or not isinstance(fresh, int) or not 0 <= fresh <= MAX_FRESH_SEEDS:
+        raise UserError(f"{where}: equal_output_fresh(={fresh!r}) must be an integer from 0 to {MAX_FRESH_SEEDS}")
+    if command is not None and not seeds and not fresh:
+        raise UserError(f"{where}: equal_output needs seeds: set equal_output_seeds or equal_output_fresh > 0")
+    if command is None and ("equal_output_seeds" in table or "equal_output_fresh" in table or values["equal_output_ignore"]):
+        raise UserError(f"{where}: equal_output_seeds, equal_output_fresh and equal_output_ignore need `equal_output`")
+    for pattern in values["equal_output_ignore"]:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise UserError(f"{where}: equal_output_ignore pattern {pattern!r} is not a regular expression: {error}") from None
+    return {"env": tuple(sorted(env.items())), "equal_output_seeds": tuple(seeds), "equal_output_fresh": fresh}
 
 
 def glob_match(pattern: str, path: str) -> bool:

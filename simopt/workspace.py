@@ -192,10 +192,15 @@ class Workspace:
             escaped.insert(0, "HEAD")
         return [f"<checkout>/{path}" for path in escaped]
 
-    def close(self) -> None:
-        """Release the session lock and drop the reference checkouts (a resume recreates them)."""
+    def close(self, *, remove_candidate: bool = False) -> None:
+        """Release the session lock and drop the reference checkouts (a resume recreates them).
+
+        `remove_candidate`: drop the candidate worktree too (the branch keeps every kept change),
+        so the branch can be checked out elsewhere once the session is over.
+        """
         repo = _user_repo(self.repo_root)
-        for directory in (self.best_dir, self.base_dir):
+        directories = (self.best_dir, self.base_dir) + ((self.worktree,) if remove_candidate else ())
+        for directory in directories:
             _forget_worktree(repo, directory)
         if self._lock is not None:
             self._lock.close()
@@ -257,6 +262,7 @@ def create_workspace(repo: git.Repo, tag: str, target: Target) -> Workspace:
     """Start session `tag` from HEAD (branch, worktrees); `UserError` when the repo is not ready."""
     root = Path(repo.working_tree_dir)
     _ensure_ignored(repo, STATE_DIR)
+    _ensure_ignored(repo, RESULTS_DIR if not repo.git.ls_files(RESULTS_DIR) else f"{RESULTS_DIR}/{tag}")
     lock = lock_session(root, tag)
     try:
         ensure_new(repo, tag)

@@ -308,3 +308,15 @@ def test_what_git_ignores_is_dropped_before_the_checks(session):
     record = run_experiment(setup, 1, brief)
     assert seen == [False]
     assert record["status"] == "keep" and record["changed_paths"] == ["src/fast.py"]
+
+
+@pytest.mark.parametrize("metric, words", [
+    ({"verdict": "inconclusive", "ratio": 0.90, "ci": [0.80, 0.99], "lanes": 6}, "too wide for this budget"),
+    ({"verdict": "inconclusive", "ratio": 0.99, "ci": [0.95, 1.03], "lanes": 20}, "short of the 3.0% minimum"),
+    ({"verdict": "inconclusive", "ratio": 0.90, "ci": None, "lanes": 2}, "too few lanes (2)"),
+    ({"verdict": "not-faster", "ratio": 1.0, "ci": [0.99, 1.01], "lanes": 5}, "stopped early"),
+])
+def test_the_discard_hint_tells_a_wide_interval_from_a_small_effect(metric, words):
+    from simopt.loop import _discard_hint
+
+    assert words in _discard_hint(metric, 0.03)

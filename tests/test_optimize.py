@@ -67,13 +67,17 @@ def test_clean_errors(tmp_path, tinyrepo):
     assert "Traceback" not in err
 
 
-def test_init_writes_a_template_once(tmp_path):
+def test_init_writes_a_valid_config_once(tmp_path):
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "notes.txt").write_text("no package here\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "notes")
     code, out, _ = cli("init", "--repo", str(tmp_path))
-    assert code == 0 and "simopt.toml" in out
+    assert code == 0 and "simopt.toml" in out and "no package found" in out
     from simopt.target import load_target
 
-    target = load_target(tmp_path)  # the template is a valid config as written
-    assert target.kind == "command" and target.editable == ("src/**",)
+    target = load_target(tmp_path)  # the config is valid as written
+    assert target.kind == "command" and target.editable == ("src/**",) and target.bench_clock == "cpu"
     before = (tmp_path / "simopt.toml").read_text()
     code, _, err = cli("init", "--repo", str(tmp_path))
     assert code == 2 and "already exists" in err
@@ -83,8 +87,9 @@ def test_init_writes_a_template_once(tmp_path):
 def optimize(repo: Path, tag: str, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "simopt.cli", "optimize", "--repo", str(repo), "--tag", tag,
                "--agent", f"patches:{FIXTURE / 'patches'}", "--max-seconds", "10", "--quiet", *extra]
+    # a background job's children inherit an ignored SIGINT: Ctrl-C must reach the session all the same
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_lines(path: Path, count: int, process: subprocess.Popen, timeout_s: float = 120) -> None:
@@ -143,7 +148,7 @@ def test_ctrl_c_records_the_experiment_as_interrupted(tinyrepo):
     time.sleep(0.5)  # inside experiment 1
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    assert process.returncode == 130, err + out + history.read_text()
     lines = [json.loads(line) for line in history.read_text().splitlines()]
     assert [line.get("status") for line in lines] == [None, "interrupted"]
     assert lines[1]["asi"]["rollback_reason"] == "the user stopped the session during this experiment"
@@ -152,7 +157,7 @@ def test_ctrl_c_records_the_experiment_as_interrupted(tinyrepo):
 
 
 def test_command_guards_and_holdout_folders_report_each_failing_test(tinyrepo, tmp_path):
-    from simopt.evaluate import CommandEvaluator
+    from simopt.command_target import CommandEvaluator
     from simopt.target import load_target
 
     evaluator = CommandEvaluator(load_target(tinyrepo))

@@ -85,6 +85,18 @@ def test_simopt_toml_wins_over_pyproject(tmp_path):
         ('editable = ["a"]\nbench = "b"\nguard = "g"\nsmoke_timeout = -1\n', "smoke_timeout(=-1)"),
         ('editable = "a"\nbench = "b"\nguard = "g"\n', "list"),
         ("editable = [", "cannot read"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nbench_clock = "gpu"\n', "bench_clock(='gpu')"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nequal_output = "run"\n', "must contain {seed}"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nequal_output_seeds = [1]\n', "need `equal_output`"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nequal_output = "r {seed}"\nequal_output_seeds = [-1]\n',
+         "must be a list of integers >= 0"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nequal_output = "r {seed}"\nequal_output_fresh = 0\n',
+         "needs seeds"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nequal_output = "r {seed}"\nequal_output_ignore = ["("]\n',
+         "not a regular expression"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nenv = { "1X" = "y" }\n', "env must be a table"),
+        ('editable = ["a"]\nbench = "b"\nguard = "g"\nenv = { X = 1 }\n', "env must be a table"),
+        ('editable = ["a"]\nengine = "e"\nscenarios = "s"\npython = "p"\n', "are for command targets"),
     ],
 )
 def test_bad_configs_are_user_errors(tmp_path, text, message):
@@ -96,3 +108,16 @@ def test_bad_configs_are_user_errors(tmp_path, text, message):
 def test_missing_config(tmp_path):
     with pytest.raises(UserError, match="simopt init"):
         load_target(tmp_path)
+
+
+def test_command_target_environment_and_equality_keys(tmp_path):
+    (tmp_path / "simopt.toml").write_text(
+        'editable = ["src/**"]\nbench = "python b.py"\nguard_command = "pytest"\npython = ".venv/bin/python"\n'
+        'env = { PYTHONPATH = "src", MODE = "fast" }\nequal_output = "python run.py --seed {seed}"\n'
+        'equal_output_seeds = [1, 7]\nequal_output_ignore = ["^took .*$"]\n'
+    )
+    target = load_target(tmp_path)
+    assert target.interpreter == tmp_path.resolve() / ".venv/bin/python"
+    assert target.env == (("MODE", "fast"), ("PYTHONPATH", "src"))
+    assert target.equal_output_seeds == (1, 7) and target.equal_output_fresh == 3
+    assert target.equal_output_ignore == ("^took .*$",)

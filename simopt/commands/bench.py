@@ -11,15 +11,19 @@ from simopt.errors import UserError
 from simopt.sandbox.option import add_option, apply_option
 
 EXIT_NO_MEASUREMENT = 1  # the candidate crashed or computed something else
+SCENARIO_MIN_EFFECT = 0.01
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `simopt bench`."""
-    parser.add_argument("--scenario", required=True, metavar="NAME|PATH", help="the benchmark scenario, read from the baseline")
-    parser.add_argument("--baseline", required=True, metavar="REV|PATH", help="a git revision of this repository or a directory")
-    parser.add_argument("--candidate", required=True, metavar="REV|PATH", help="a git revision of this repository or a directory")
+    parser.add_argument("--repo", type=Path, metavar="PATH",
+                        help="the target repository (default: the one around the current directory)")
+    parser.add_argument("--scenario", metavar="NAME|PATH", help="the benchmark scenario, read from the baseline (scenario targets)")
+    parser.add_argument("--baseline", required=True, metavar="REV|PATH", help="a git revision of the repository or a directory")
+    parser.add_argument("--candidate", required=True, metavar="REV|PATH", help="a git revision of the repository or a directory")
     parser.add_argument("--max-seconds", type=float, default=60.0, metavar="S", help="measuring budget (default: 60)")
-    parser.add_argument("--min-effect", type=float, default=0.01, metavar="F", help="smallest change that counts (default: 0.01 = 1%%)")
+    parser.add_argument("--min-effect", type=float, metavar="F",
+                        help="smallest change that counts (default: 0.01 = 1%% for scenario targets, 0.03 for command targets)")
     parser.add_argument("--metric", choices=("time", "instructions"), default="time",
                         help="paired CPU timing (default) or valgrind instruction counts of one run each")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
@@ -28,6 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, env) -> int:
     """Materialize both versions, measure, print the verdict."""
+    from simopt.commands.command_bench import command_target, main_command
+
+    target = command_target(args.repo)
+    if target is not None:
+        return main_command(args, env, target)
+    if args.scenario is None:
+        raise UserError("--scenario is required: the repository's target runs scenarios (or name a command target with --repo)")
+    if args.min_effect is None:
+        args.min_effect = SCENARIO_MIN_EFFECT
+    return _main_scenario(args, env)
+
+
+def _main_scenario(args: argparse.Namespace, env) -> int:
+    """The scenario (netsim) path: paired lanes of engine workers on one instance."""
     from contextlib import ExitStack
 
     from simopt.engine import DEFAULT_ENGINE
@@ -42,8 +60,9 @@ def main(args: argparse.Namespace, env) -> int:
     if not 0 < args.min_effect < 1:
         raise UserError(f"--min-effect(={args.min_effect:g}) must be between 0 and 1")
     with ExitStack() as stack:
-        baseline = stack.enter_context(materialize(args.baseline, repo_dir=Path.cwd(), engine=DEFAULT_ENGINE))
-        candidate = stack.enter_context(materialize(args.candidate, repo_dir=Path.cwd(), engine=DEFAULT_ENGINE))
+        repo_dir = args.repo or Path.cwd()
+        baseline = stack.enter_context(materialize(args.baseline, repo_dir=repo_dir, engine=DEFAULT_ENGINE))
+        candidate = stack.enter_context(materialize(args.candidate, repo_dir=repo_dir, engine=DEFAULT_ENGINE))
         scenario = load_scenario(args.scenario, repo=baseline)  # a candidate cannot change the workload
         if args.metric == "instructions":
             result = compare_instructions(baseline, candidate, build_instance(scenario), min_effect=args.min_effect)

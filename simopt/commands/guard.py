@@ -13,8 +13,14 @@ from simopt.sandbox.option import add_option, apply_option
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `simopt guard`."""
+    parser.add_argument("--repo", type=Path, metavar="PATH",
+                        help="a command target's repository (default: the one around the current directory)")
+    parser.add_argument("--revision", metavar="REV", help="command targets: the revision to guard (default: the checkout as it is)")
+    parser.add_argument("--reference", default="HEAD", metavar="REV",
+                        help="command targets: the revision whose equal_output is the reference (default: HEAD)")
     parser.add_argument("--target", type=Path, metavar="PATH", help="a directory holding simopt/netsim/ (default: this simopt's repo)")
-    parser.add_argument("--seed", type=int, help="the hypothesis seed (default: a fresh one, always printed)")
+    parser.add_argument("--seed", type=int, help="the hypothesis seed, or a command target's equal_output seed "
+                        "(default: fresh ones, always printed)")
     parser.add_argument("--profile", choices=PROFILES, default="standard", help="example budget (default: standard)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
     add_option(parser)
@@ -22,11 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, env) -> int:
     """Run the suite; exit 0 when every guard passes, 1 when one fails."""
+    from simopt.commands.command_bench import command_target, guard_command
     from simopt.guard import HARNESS_ROOT, check_target, fresh_seed, run_guards
 
     apply_option(args)
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed(={args.seed}) must be >= 0")
+    target_config = command_target(args.repo)
+    if target_config is not None:
+        return guard_command(args, env, target_config)
+    if args.revision is not None:
+        raise UserError("--revision is for command targets; for netsim pass a directory with --target")
     target = check_target(args.target or HARNESS_ROOT)
     seed = fresh_seed() if args.seed is None else args.seed
     if not args.json:

@@ -53,8 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=_positive(int), help="number of experiments (default 20)")
     parser.add_argument("--max-hours", type=_positive(float), help="stop starting experiments after this long")
     parser.add_argument("--holdout", type=Path, help="a guard folder outside the repo, run after the visible guards")
-    parser.add_argument("--max-seconds", type=_positive(float), help="time budget of one benchmark (default 60)")
-    parser.add_argument("--min-effect", type=_fraction, help="smallest speedup worth keeping (default 0.01)")
+    parser.add_argument("--max-seconds", type=_positive(float), help="time budget of one benchmark (default 60; "
+                        "a command target's is raised when its bench needs more to decide)")
+    parser.add_argument("--min-effect", type=_fraction, help="smallest speedup worth keeping (default 0.01 for "
+                        "scenario targets, 0.03 for command targets)")
     parser.add_argument("--guard-profile", help="guard suite profile (default: standard)")
     parser.add_argument("--quiet", action="store_true", help="one plain line per experiment, no live display")
     add_option(parser)

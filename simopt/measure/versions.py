@@ -11,12 +11,15 @@ from simopt.errors import UserError
 
 
 @contextmanager
-def materialize(spec: str, *, repo_dir: Path, engine: str) -> Iterator[Path]:
-    """Yield a version root: an existing directory as is, or a git revision in a temporary worktree."""
+def materialize(spec: str, *, repo_dir: Path, engine: str | None) -> Iterator[Path]:
+    """Yield a version root: an existing directory as is, or a git revision in a temporary worktree.
+
+    `engine`: the package every version must hold (None: any directory or revision will do).
+    """
     path = Path(spec)
     if path.is_dir():
         root = path.resolve()
-        if not (root / engine / "__init__.py").is_file():
+        if engine is not None and not (root / engine / "__init__.py").is_file():
             raise UserError(f"{spec}: not a version of the target (no {engine}/__init__.py in it)")
         yield root
         return
@@ -34,7 +37,7 @@ def materialize(spec: str, *, repo_dir: Path, engine: str) -> Iterator[Path]:
         worktree = Path(scratch) / commit.hexsha[:12]
         repo.git.worktree("add", "--detach", str(worktree), commit.hexsha)
         try:
-            if not (worktree / engine / "__init__.py").is_file():
+            if engine is not None and not (worktree / engine / "__init__.py").is_file():
                 raise UserError(f"{spec}: revision {commit.hexsha[:12]} has no {engine}/__init__.py")
             yield worktree
         finally:

@@ -20,7 +20,8 @@ SKIPPED = (".git", ".simopt", "results", "__pycache__")
 @functools.lru_cache(maxsize=16)
 def interpreter_paths(python: str) -> tuple[Path, ...]:
     """The prefixes and site-packages of the interpreter `python` (asked of it, once)."""
-    if Path(python).resolve() == Path(sys.executable).resolve():
+    # not resolved: two virtual environments of one base interpreter resolve to the same binary
+    if Path(python).absolute() == Path(sys.executable).absolute():
         return tuple(python_paths())
     probe = ("import json, site, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, "
              "sys.base_exec_prefix, *site.getsitepackages()]))")
