@@ -28,6 +28,9 @@ class Case:
 
 
 BANDWIDTHS = (100_000_000, 1_000_000_000, 10_000_000_000, 40_000_000_000, 999_999_937, 3_000_000_001)
+# Past every scenario's range on both sides (the rare draws; guards/rare.py puts them on traffic's path)
+EXTREME_BANDWIDTHS = st.one_of(st.integers(1_000, 999_999), st.integers(100_000_000_000, 4_000_000_000_000))
+DEEP_BUFFERS = st.one_of(st.integers(1_000_000, 3_000_000), st.just(2**40))
 
 
 def _check_bounds(name: str, low: int, high: int, floor: int) -> None:
@@ -235,10 +238,10 @@ def link_params(draw, *, count: int, weighted: bool | None = None, uniform: bool
     weighted = draw(st.booleans()) if weighted is None else weighted
     uniform = draw(st.booleans()) if uniform is None else uniform
     one = st.fixed_dictionaries({
-        "bandwidth_bps": st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000)),
-        "delay_ns": st.one_of(st.sampled_from((0, 500, 1000)), st.integers(0, 5000)),
-        "buffer_bytes": st.one_of(st.sampled_from((0, 1500, 3000, 150_000)), st.integers(0, 20_000)),
-        "weight": st.integers(1, 4) if weighted else st.just(1),
+        "bandwidth_bps": st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000), EXTREME_BANDWIDTHS),
+        "delay_ns": st.one_of(st.sampled_from((0, 500, 1000)), st.integers(0, 5000), st.integers(100_001, 2_000_000)),
+        "buffer_bytes": st.one_of(st.sampled_from((0, 1500, 3000, 150_000)), st.integers(0, 20_000), DEEP_BUFFERS),
+        "weight": st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(60_000, 2**20)) if weighted else st.just(1),
     })
     if uniform:
         return [draw(one)] * count
@@ -246,11 +249,21 @@ def link_params(draw, *, count: int, weighted: bool | None = None, uniform: bool
 
 
 @st.composite
-def flows_for(draw, *, endpoints: list[int], min_flows: int = 1, max_flows: int = 8, max_bytes: int = 12_000,
+def flow_bytes(draw, *, mtu: int, max_packets: int) -> int:
+    """A flow size of 1 to `max_packets` packets whose last packet is full (a multiple of the MTU),
+    one byte short of full, one byte, or anything between: the packet count, not the MTU, bounds the work."""
+    packets = draw(st.integers(1, max_packets))
+    last = draw(st.one_of(st.integers(1, mtu), st.sampled_from((mtu, max(1, mtu - 1), 1))))
+    return (packets - 1) * mtu + last
+
+
+@st.composite
+def flows_for(draw, *, endpoints: list[int], min_flows: int = 1, max_flows: int = 8, mtu: int = 1500, max_packets: int = 8,
               max_start_ns: int = 60_000) -> list[dict[str, int]]:
     """Flows between distinct endpoints (the destination is drawn from the other endpoints)."""
     if len(endpoints) < 2:
         raise ValueError(f"endpoints(={endpoints}) must hold at least two nodes")
+    _check_bounds("packets", 1, max_packets, 1)
     count = draw(st.integers(min_flows, max_flows))
     pattern = draw(st.sampled_from(("random", "incast", "same-pair")))
     fixed_src = draw(st.sampled_from(endpoints))
@@ -268,7 +281,7 @@ def flows_for(draw, *, endpoints: list[int], min_flows: int = 1, max_flows: int 
             dst = draw(st.sampled_from([e for e in endpoints if e != src]))
         flows.append({
             "id": fid, "src": src, "dst": dst,
-            "bytes": draw(st.integers(1, max_bytes)),
+            "bytes": draw(flow_bytes(mtu=mtu, max_packets=max_packets)),
             "start_ns": draw(st.one_of(st.just(0), st.integers(0, max_start_ns))),
             "rate_bps": draw(st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000))),
         })
@@ -281,9 +294,15 @@ def link_events_for(draw, *, links: list[tuple[int, int]], max_events: int = 6, 
     if not links:
         return []
     events = {}
+    # spread over the run, or clustered: a few moments with events nanoseconds to microseconds after them
+    centers = draw(st.lists(st.integers(0, max_time_ns), min_size=1, max_size=2))
+    clustered = draw(st.booleans())
     for _ in range(draw(st.integers(0, max_events))):
         a, b = draw(st.sampled_from(links))
-        time_ns = draw(st.one_of(st.just(0), st.integers(0, max_time_ns)))
+        if clustered:
+            time_ns = draw(st.sampled_from(centers)) + draw(st.one_of(st.just(0), st.integers(1, 1_000), st.integers(1, 20_000)))
+        else:
+            time_ns = draw(st.one_of(st.just(0), st.integers(0, max_time_ns)))
         action = draw(st.sampled_from(("fail", "recover")))
         ends = (a, b) if draw(st.booleans()) else (b, a)
         events[(min(a, b), max(a, b), time_ns)] = {"time_ns": time_ns, "a": ends[0], "b": ends[1], "action": action}
@@ -313,18 +332,21 @@ def cases(draw, *, topology=None, failures: bool = True, max_flows: int = 8, wei
     lockstep = draw(st.booleans())
     params = draw(link_params(count=len(topo["edges"]), weighted=weighted, uniform=True if lockstep else uniform_links))
     endpoints = topo["hosts"] if len(topo["hosts"]) >= 2 else list(range(len(topo["nodes"])))
-    flows = draw(flows_for(endpoints=endpoints, max_flows=max_flows))
-    mtu = draw(st.one_of(st.just(1500), st.integers(64, 9000)))
+    mtu = draw(st.one_of(st.just(1500), st.integers(64, 9000), st.integers(1, 63), st.integers(9001, 65_535)))
+    flows = draw(flows_for(endpoints=endpoints, max_flows=max_flows, mtu=mtu))
     if lockstep:
         params = [{**params[0], "buffer_bytes": max(params[0]["buffer_bytes"], 4 * mtu)}] * len(params)
         flows = _in_lockstep(draw, flows, params[0], mtu) + draw(convoy(topo, link=params[0], mtu=mtu))
     events = draw(link_events_for(links=topo["edges"])) if failures else []
-    moments = sorted({f["start_ns"] for f in flows} | {e["time_ns"] for e in events})
+    reconvergence = draw(st.one_of(st.sampled_from((0, 50_000)), st.integers(0, 100_000)))
+    moments = sorted({f["start_ns"] for f in flows} | {e["time_ns"] for e in events}
+                     | {e["time_ns"] + reconvergence for e in events})
+    just_after = st.sampled_from(moments).flatmap(lambda t: st.integers(t + 1, t + 1_000))
     instance = assemble(
         topo, params, flows, events,
         mtu=mtu,
-        reconvergence_ns=draw(st.one_of(st.sampled_from((0, 50_000)), st.integers(0, 100_000))),
-        horizon_ns=draw(st.one_of(st.just(2_000_000), st.integers(0, 2_000_000), st.sampled_from(moments))),
+        reconvergence_ns=reconvergence,
+        horizon_ns=draw(st.one_of(st.just(2_000_000), st.integers(0, 2_000_000), st.sampled_from(moments), just_after)),
     )
     if draw(st.booleans()):
         instance = shuffled(instance, draw(st.integers(0, 2**32 - 1)))
