@@ -1,7 +1,7 @@
 """Mutation score of the guard suite: how many benchmark-preserving mutants of netsim it kills.
 
     python3 benchmarks/mutation.py [--profile standard] [--seed N] [--jobs 2] [--sample N]
-                                   [--kind cosmic-ray|gate] [--out FILE.jsonl]
+                                   [--kind cosmic-ray|gate] [--ids-from FILE.jsonl] [--out FILE.jsonl]
 
 Generates mutants of simopt/netsim/ in two families:
 - cosmic-ray's operators (operator flips, comparison flips, off-by-ones on numbers, negated
@@ -116,13 +116,25 @@ def cosmic_ray_mutants() -> list[dict[str, Any]]:
             positions = [start for node in nodes for start, _ in operator.mutation_positions(node)]
             for occurrence, (line, _) in enumerate(positions):
                 mutated = mutate_code(source, operator, occurrence)
-                if mutated is None or mutated == source:
-                    continue
+                if mutated is None or mutated == source or not _compiles(mutated):
+                    continue  # no mutation there, or not Python (`*` of a signature made `//`)
                 old = source.splitlines()[line - 1].strip()
                 new = mutated.splitlines()[line - 1].strip() if len(mutated.splitlines()) >= line else ""
                 mutants.append({"id": f"{path.name}:{name.split('/')[1]}:{occurrence}", "kind": "cosmic-ray",
                                 "file": path.name, "line": line, "change": f"{old}  ->  {new}", "source": mutated})
     return mutants
+
+
+def _compiles(source: str) -> bool:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # `x is 0` and the like: valid, if odd
+        try:
+            compile(source, "<mutant>", "exec")
+        except SyntaxError:
+            return False
+    return True
 
 
 def gate_mutants() -> list[dict[str, Any]]:
@@ -223,12 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, help="evaluate this many mutants drawn with --sample-seed")
     parser.add_argument("--sample-seed", type=int, default=12)
     parser.add_argument("--kind", choices=("cosmic-ray", "gate"), help="only one family")
+    parser.add_argument("--ids-from", type=Path, help="exactly the mutants of an earlier --out file (to compare two suites)")
     parser.add_argument("--out", type=Path, help="JSON lines, one per mutant; mutants already there are skipped")
     args = parser.parse_args(argv)
     seed = fresh_seed() if args.seed is None else args.seed
     mutants = [m for m in cosmic_ray_mutants() + gate_mutants() if args.kind in (None, m["kind"])]
     if args.sample is not None and args.sample < len(mutants):
         mutants = random.Random(args.sample_seed).sample(mutants, args.sample)
+    if args.ids_from:
+        wanted = {json.loads(line)["id"] for line in args.ids_from.read_text(encoding="utf-8").splitlines()}
+        mutants = [m for m in mutants if m["id"] in wanted]
     done = {}
     if args.out and args.out.is_file():
         done = {r["id"]: r for r in map(json.loads, args.out.read_text(encoding="utf-8").splitlines())}
