@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from guards import oracle_pool, record
+from guards import oracle, oracle_pool, record
 from guards.strategies import Case
 
 
@@ -18,11 +18,11 @@ def assert_same_as_oracle(engine, case: Case, *, trace: bool = True) -> dict[str
     record.show(case.kind, case.instance)
     expected = oracle_pool.expect(case.instance, trace=trace)
     got = engine.simulate(case.instance, trace=trace)
-    assert_same_result(got, expected.result())
+    assert_same_result(got, expected.result(), instance=case.instance)
     return got
 
 
-def assert_same_result(got: dict[str, Any], expected: dict[str, Any]) -> None:
+def assert_same_result(got: dict[str, Any], expected: dict[str, Any], *, instance: dict[str, Any] | None = None) -> None:
     """Digest (with the first differing flows), event count, packet-hops and trace, in that order."""
     if got["digest"] != expected["digest"]:
         wrong = [(o["id"], {k: (o[k], e[k]) for k in o if o[k] != e.get(k)})
@@ -30,10 +30,8 @@ def assert_same_result(got: dict[str, Any], expected: dict[str, Any]) -> None:
         raise AssertionError(f"digest differs from the oracle's; flows (target, oracle): {wrong[:3]}")
     assert got["events"] == expected["events"], f"events {got['events']} != oracle {expected['events']} (docs/semantics.md §7)"
     assert got["packet_hops"] == expected["packet_hops"], f"packet_hops {got['packet_hops']} != oracle {expected['packet_hops']}"
-    if "trace" in expected:
-        trace = sorted(got["trace"])
-        if trace != expected["trace"]:
-            mine, theirs = set(map(tuple, trace)), set(map(tuple, expected["trace"]))
-            extra = sorted(mine - theirs)[:3]
-            missing = sorted(theirs - mine)[:3]
-            raise AssertionError(f"trace differs from the oracle's: unexpected {extra}, missing {missing}")
+    if "trace_sha256" in expected and oracle_pool.trace_sha256(got["trace"]) != expected["trace_sha256"]:
+        theirs = set(map(tuple, oracle.simulate(instance, trace=True)["trace"])) if instance is not None else set()
+        mine = set(map(tuple, got["trace"]))
+        raise AssertionError(f"trace differs from the oracle's: unexpected {sorted(mine - theirs)[:3]}, "
+                             f"missing {sorted(theirs - mine)[:3]}")

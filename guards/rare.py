@@ -121,73 +121,82 @@ def _high_extremes(draw) -> Case:
 
 @st.composite
 def clustered_events(draw, *, pattern: str) -> Case:
-    """Link events in one of PATTERNS, on the route of a flow while its packets cross it."""
+    """Link events in one of PATTERNS on the route of a flow whose packets keep crossing it, at line
+    rate, until every route install of the pattern has happened (so each install shows)."""
     if pattern not in PATTERNS:
         raise ValueError(f"pattern(={pattern!r}) must be one of {', '.join(PATTERNS)}")
     topo = draw(st.one_of(strategies.fattrees(ks=(4,)), strategies.meshes(min_side=2, max_side=4),
                           strategies.random_connected(min_nodes=4, max_nodes=14, max_extra=8), strategies.rings(min_nodes=4, max_nodes=8)))
     link = {"bandwidth_bps": draw(st.sampled_from((1_000_000_000, 10_000_000_000, 2_500_000_001))),
             "delay_ns": draw(st.sampled_from((0, 500, 1_000))), "buffer_bytes": draw(st.sampled_from((30_000, 100_000))), "weight": 1}
-    mtu = draw(st.sampled_from((1500, 1000, 9000)))
+    offsets, reconvergence = _pattern_timing(draw, pattern)
+    span = max(offset for offset, _, _ in offsets) + reconvergence + 10_000
+    # the smallest MTU whose packets cover the whole span within ~1,200 packets: dense traffic, bounded work
+    mtu = next((m for m in (64, 256, 1500, 9000) if ser_ns(m, link["bandwidth_bps"]) * 1_200 >= 4 * span), 9000)
+    link["buffer_bytes"] = max(link["buffer_bytes"], 8 * mtu)
+    hop_ns = ser_ns(mtu, link["bandwidth_bps"]) + link["delay_ns"]
     hosts = topo["hosts"] if len(topo["hosts"]) >= 2 else list(range(len(topo["nodes"])))
     flows = draw(strategies.flows_for(endpoints=hosts, min_flows=2, max_flows=5, mtu=mtu, max_packets=20, max_start_ns=5_000))
-    victim = {**flows[0], "bytes": draw(st.integers(10, 40)) * mtu, "start_ns": 0, "rate_bps": link["bandwidth_bps"]}
+    victim = {**flows[0], "start_ns": 0, "rate_bps": link["bandwidth_bps"]}
     others = [{**f, "src": f["src"] if f["src"] != victim["src"] else f["dst"]} for f in flows[1:]]
     others = [f for f in others if f["src"] != f["dst"]]
-    instance = strategies.assemble(topo, [link] * len(topo["edges"]), [victim] + others, [], mtu=mtu, reconvergence_ns=0, horizon_ns=0)
+    instance = strategies.assemble(topo, [link] * len(topo["edges"]), [victim] + others, [], mtu=mtu,
+                                   reconvergence_ns=reconvergence, horizon_ns=0)
     route = route_links(initial_route(instance, victim))
-    hop_ns = ser_ns(mtu, link["bandwidth_bps"]) + link["delay_ns"]
     index = draw(st.integers(0, len(route) - 1))
     here = route[index]
-    near = [l for l in (route[index - 1:index] + route[index + 1:index + 2]) if l != here] or \
-           [(min(l["a"], l["b"]), max(l["a"], l["b"])) for l in instance["links"] if {l["a"], l["b"]} & set(here) and
-            (min(l["a"], l["b"]), max(l["a"], l["b"])) != here] or [here]
+    touching = [(min(l["a"], l["b"]), max(l["a"], l["b"])) for l in instance["links"] if {l["a"], l["b"]} & set(here)]
+    near = [l for l in route[max(0, index - 1):index + 2] if l != here] or [l for l in touching if l != here] or [here]
     other = near[draw(st.integers(0, len(near) - 1))]
-    t = index * hop_ns + draw(st.integers(1, 8)) * hop_ns + draw(st.integers(0, hop_ns))  # the victim's packets are on `here`
-    gap = draw(st.one_of(st.integers(1, 1_000), st.integers(1_001, 10_000), st.just(0)))
-    events: list[tuple[int, tuple[int, int], str]] = []
-    if pattern == "flap":
-        second = draw(st.integers(1, 10_000))
-        events = [(t, here, "fail"), (t + max(gap, 1), here, "recover"), (t + max(gap, 1) + second, here, "fail")]
-    elif pattern == "adjacent":
-        events = [(t, here, "fail"), (t + gap, other, draw(st.sampled_from(("fail", "recover")))),
-                  (t + gap + draw(st.integers(0, 20_000)), here, "recover")]
-    elif pattern == "no-op-between":
-        spare = [(min(l["a"], l["b"]), max(l["a"], l["b"])) for l in instance["links"]]
-        noop = spare[draw(st.integers(0, len(spare) - 1))]
-        events = [(t, noop, "recover"), (t + max(gap, 2_000), here, "fail")]  # the no-op's install exposes the failure early
-    elif pattern == "at-an-arrival":
-        first = route[0]
-        t = ser_ns(min(victim["bytes"], mtu), link["bandwidth_bps"]) + link["delay_ns"]  # the victim's first packet arrives over it
-        here, events = first, [(t, first, "fail"), (t + draw(st.integers(1, 5_000)), first, "recover")]
-    elif pattern == "near-the-horizon":
-        events = [(min(t, 300_000), here, "fail")]  # early enough that the horizon also reaches below every scenario's
-    else:  # a storm: more events than any scenario, one long quiet gap among clusters
-        links = [(min(l["a"], l["b"]), max(l["a"], l["b"])) for l in instance["links"]]
-        clock = t
-        for i in range(draw(st.integers(20, 28))):
-            clock += draw(st.integers(60_001, 90_000)) if i == 9 else draw(st.one_of(st.integers(1, 1_000), st.integers(1_001, 8_000)))
-            choice = here if i % 3 == 0 else links[draw(st.integers(0, len(links) - 1))]
-            events.append((clock, choice, draw(st.sampled_from(("fail", "recover")))))
+    every = [(min(l["a"], l["b"]), max(l["a"], l["b"])) for l in instance["links"]]
+    t = (index + draw(st.integers(1, 8))) * hop_ns + draw(st.integers(0, hop_ns))  # the victim's packets are on `here`
+    if pattern == "at-an-arrival":  # the victim's first packet arrives over its first link at exactly this time
+        here, t = route[0], ser_ns(mtu, link["bandwidth_bps"]) + link["delay_ns"]
+    if pattern == "near-the-horizon":
+        t = min(t, 300_000)  # early, so that this run's horizons also reach below every scenario's
+    chosen = {"here": here, "other": other}
+    events = [(t + offset, chosen[which] if which in chosen else every[draw(st.integers(0, len(every) - 1))], action)
+              for offset, which, action in offsets]
+    packets = min(3_000, -(-(t + span) // ser_ns(mtu, link["bandwidth_bps"])) + 2)
+    instance["flows"][0]["bytes"] = packets * mtu - draw(st.sampled_from((0, 1, mtu // 2)))
     unique = {}
     for time_ns, (a, b), action in events:
         ends = (a, b) if draw(st.booleans()) else (b, a)
         unique.setdefault((a, b, time_ns), {"time_ns": time_ns, "a": ends[0], "b": ends[1], "action": action})
     instance["link_events"] = [unique[key] for key in sorted(unique)]
     last = max(e["time_ns"] for e in instance["link_events"])
-    times = sorted(e["time_ns"] for e in instance["link_events"])
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])] or [gap]
-    instance["reconvergence_ns"] = draw(st.one_of(st.just(0), st.integers(1, max(1, min(gaps))), st.integers(max(gaps) + 1, max(gaps) + 50_000),
-                                                  st.integers(100_001, 300_000)))
     if pattern == "near-the-horizon":
-        horizon = last + draw(st.integers(1, 1_000))
+        instance["horizon_ns"] = last + draw(st.integers(1, 1_000))
     else:
-        horizon = draw(st.sampled_from((last, last + 1, last + instance["reconvergence_ns"], last + instance["reconvergence_ns"] + 1,
-                                        2_000_000, last + 200_000)))
-    instance["horizon_ns"] = horizon
+        instance["horizon_ns"] = draw(st.sampled_from((last + reconvergence, last + reconvergence + 1, t + span, t + span + 200_000)))
     if pattern == "storm" or draw(st.booleans()):
         instance = strategies.shuffled(instance, draw(st.integers(0, 2**32 - 1)))
-    return Case(f"{pattern} events on {topo['kind']}", instance)
+    return Case(f"{pattern} events on {topo['kind']}, reconvergence {reconvergence} ns", instance)
+
+
+def _pattern_timing(draw, pattern: str) -> tuple[list[tuple[int, str, str]], int]:
+    """The pattern's events as (offset from the first, which link, action) and its reconvergence:
+    `here` is a link of the victim's route, `other` one next to it, `any` any link."""
+    if pattern == "flap":  # fail, recover under a microsecond later, fail again within 10 us; installs sooner than the recovery
+        first, second = draw(st.integers(1, 1_000)), draw(st.integers(1, 10_000))
+        return [(0, "here", "fail"), (first, "here", "recover"), (first + second, "here", "fail")], \
+            draw(st.one_of(st.just(0), st.integers(0, first - 1)))
+    if pattern == "adjacent":  # the neighbour fails within one (long) reconvergence interval
+        gap = draw(st.one_of(st.just(0), st.integers(2_001, 50_000)))
+        return [(0, "here", "fail"), (gap, "other", "fail"), (gap + draw(st.integers(1, 20_000)), "here", "recover")], \
+            draw(st.integers(max(gap + 1, 100_001), 300_000))
+    if pattern == "no-op-between":  # a no-op whose install comes after, and so shows, a real failure
+        gap = draw(st.integers(2_000, 20_000))
+        return [(0, "any", "recover"), (gap, "here", "fail")], draw(st.integers(gap + 1, gap + 50_000))
+    if pattern == "at-an-arrival":
+        return [(0, "here", "fail"), (draw(st.integers(1, 5_000)), "here", "recover")], draw(st.integers(0, 20_000))
+    if pattern == "near-the-horizon":
+        return [(0, "here", "fail")], draw(st.integers(0, 50_000))
+    offsets, clock = [], 0  # a storm: more events than any scenario, clusters and one long quiet gap
+    for i in range(draw(st.integers(20, 28))):
+        clock += draw(st.integers(60_001, 90_000)) if i == 9 else draw(st.one_of(st.integers(1, 1_000), st.integers(1_001, 8_000)))
+        offsets.append((clock, "here" if i % 3 == 0 else "any", draw(st.sampled_from(("fail", "recover")))))
+    return offsets, draw(st.one_of(st.just(0), st.integers(1, 1_000), st.integers(8_001, 200_000)))
 
 
 @st.composite

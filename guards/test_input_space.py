@@ -21,8 +21,9 @@ SHAPES = big.SHAPES if thorough() else ("fattree-1x", "2x")
 @examples(1, phases=[Phase.explicit, Phase.generate])  # too big to shrink usefully; fresh each run through `salted`
 @given(seed=st.integers(0, 2**64 - 1))
 def test_benchmark_scale_matches_oracle(engine, shape, seed):
-    """Benchmark-size and 1.5-2x instances with failures, weights, extra links and several flows per pair."""
-    assert_same_as_oracle(engine, big.build(shape, salted(seed)))
+    """Benchmark-size and 1.5-2x instances with failures, weights, extra links and several flows per pair
+    (traces compared at the benchmark's size; at 2x the digest, events and packet-hops, which costs a third less)."""
+    assert_same_as_oracle(engine, big.build(shape, salted(seed)), trace=not shape.startswith("2x"))
 
 
 @pytest.mark.parametrize("side", ("low", "high"))

@@ -154,4 +154,21 @@ def test_oracle_pool_matches_the_oracle():
     expected = sim.result()
     assert got["digest"] == expected["digest"] and got["events"] == expected["events"]
     assert got["slices"] == slices and slices[1][0] == 10_000 and got["now"] == 40_000
-    assert got["trace"] == sorted(expected["trace"])
+    assert got["trace_sha256"] == oracle_pool.trace_sha256(list(reversed(expected["trace"]))) and "trace" not in got
+
+
+def test_a_trace_that_differs_from_the_oracles_is_named():
+    from guards import oracle_pool
+    from guards.differential import assert_same_result
+
+    instance = big.build("fattree-1x", 4).instance
+    instance = {**instance, "horizon_ns": 20_000}
+    got = oracle.simulate(instance, trace=True)
+    expected = oracle_pool.run_oracle(instance, trace=True)
+    assert_same_result(got, expected, instance=instance)
+    record = next(r for r in got["trace"] if r[0] == "send")
+    forged = {**got, "trace": [r for r in got["trace"] if r is not record] + [[*record[:5], record[5] + 1]]}
+    with pytest.raises(AssertionError, match="trace differs.*unexpected.*missing"):
+        assert_same_result(forged, expected, instance=instance)
+    with pytest.raises(AssertionError, match="events"):
+        assert_same_result({**got, "events": got["events"] + 1}, expected)
