@@ -1,6 +1,6 @@
 """Mutation score of the guard suite: how many benchmark-preserving mutants of netsim it kills.
 
-    python3 benchmarks/mutation.py [--profile standard] [--seed N] [--jobs 2] [--sample N]
+    python3 benchmarks/mutation.py [--profile standard] [--seed N] [--jobs 2] [--sample N] [--limit N]
                                    [--kind cosmic-ray|gate] [--ids-from FILE.jsonl] [--out FILE.jsonl]
 
 Generates mutants of simopt/netsim/ in two families:
@@ -116,8 +116,8 @@ def cosmic_ray_mutants() -> list[dict[str, Any]]:
             positions = [start for node in nodes for start, _ in operator.mutation_positions(node)]
             for occurrence, (line, _) in enumerate(positions):
                 mutated = mutate_code(source, operator, occurrence)
-                if mutated is None or mutated == source or not _compiles(mutated):
-                    continue  # no mutation there, or not Python (`*` of a signature made `//`)
+                if mutated is None or mutated == source:
+                    continue  # (a mutant that is no longer Python, `*` of a signature made `//`, crashes at the digest step)
                 old = source.splitlines()[line - 1].strip()
                 new = mutated.splitlines()[line - 1].strip() if len(mutated.splitlines()) >= line else ""
                 mutants.append({"id": f"{path.name}:{name.split('/')[1]}:{occurrence}", "kind": "cosmic-ray",
@@ -188,6 +188,8 @@ def evaluate(mutant: dict[str, Any], *, instance: dict, golden: str, seed: int, 
 
     record = {key: mutant[key] for key in ("id", "kind", "file", "line", "change")}
     started = time.perf_counter()
+    if not _compiles(mutant["source"]):
+        return {**record, "stage": "digest", "outcome": "crash", "detail": "SyntaxError", "seconds": 0.0}
     with tempfile.TemporaryDirectory(prefix="simopt-mutant-") as scratch:
         root = materialize(mutant, Path(scratch))
         status, detail = benchmark_digest(root, "mutant_" + mutant["id"].replace(":", "_").replace("-", "_").replace(">", "gt")
@@ -234,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="mutants evaluated at once (default 1)")
     parser.add_argument("--sample", type=int, help="evaluate this many mutants drawn with --sample-seed")
     parser.add_argument("--sample-seed", type=int, default=12)
+    parser.add_argument("--limit", type=int, help="only the first N mutants (after --sample, in its order)")
     parser.add_argument("--kind", choices=("cosmic-ray", "gate"), help="only one family")
     parser.add_argument("--ids-from", type=Path, help="exactly the mutants of an earlier --out file (to compare two suites)")
     parser.add_argument("--out", type=Path, help="JSON lines, one per mutant; mutants already there are skipped")
@@ -242,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     mutants = [m for m in cosmic_ray_mutants() + gate_mutants() if args.kind in (None, m["kind"])]
     if args.sample is not None and args.sample < len(mutants):
         mutants = random.Random(args.sample_seed).sample(mutants, args.sample)
+    if args.limit is not None:
+        mutants = mutants[:args.limit]
     if args.ids_from:
         wanted = {json.loads(line)["id"] for line in args.ids_from.read_text(encoding="utf-8").splitlines()}
         mutants = [m for m in mutants if m["id"] in wanted]
