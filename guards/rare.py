@@ -95,7 +95,7 @@ def _high_extremes(draw) -> Case:
     w1 = draw(st.integers(100_001, 2**20))
     w2 = draw(st.integers(40_000, (w1 - 1) // 2))
     edges = list(core["edges"]) + [(attach, sink), (d0, s), (s, x), (d0, x)]
-    topo = strategies._topology(f"high extremes on {core['kind']} + sink + diamond", n + 3, edges)
+    topo = strategies.build_topology(f"high extremes on {core['kind']} + sink + diamond", n + 3, edges)
     fast = st.one_of(st.integers(100_000_000_000, 999_999_999_999), st.integers(1_000_000_000_000, 4_000_000_000_000))
     params = [{"bandwidth_bps": draw(fast), "delay_ns": draw(st.integers(100_001, 5_000_000)),
                "buffer_bytes": draw(st.sampled_from((2**40, 4_000_000))), "weight": draw(st.integers(1, 3))} for _ in core["edges"]]

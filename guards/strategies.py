@@ -40,7 +40,8 @@ def _check_bounds(name: str, low: int, high: int, floor: int) -> None:
         raise ValueError(f"max_{name}(={high}) must be >= min_{name}(={low})")
 
 
-def _topology(kind: str, n: int, edges: set[tuple[int, int]] | list[tuple[int, int]], hosts=None, names=None) -> Topology:
+def build_topology(kind: str, n: int, edges: set[tuple[int, int]] | list[tuple[int, int]], hosts=None, names=None) -> Topology:
+    """A topology of n nodes named `names` (default n0, n1, ...), hosts `hosts` (default: every node), edges sorted."""
     names = names or [f"n{i}" for i in range(n)]
     hosts = list(range(n)) if hosts is None else sorted(hosts)
     host_set = set(hosts)
@@ -72,7 +73,7 @@ def fattree_topology(k: int) -> Topology:
                 host = add(f"h{pod}_{i}_{h}")
                 hosts.append(host)
                 edges.append((e, host))
-    return _topology(f"fattree(k={k})", len(names), edges, hosts, names)
+    return build_topology(f"fattree(k={k})", len(names), edges, hosts, names)
 
 
 def workload_fattree_topology(k: int) -> Topology:
@@ -81,7 +82,7 @@ def workload_fattree_topology(k: int) -> Topology:
 
     built = fattree(k=k)
     hosts = [i for i, (_, kind) in enumerate(built.nodes) if kind == "host"]
-    return _topology(f"workload fattree(k={k})", len(built.nodes), [(l.a, l.b) for l in built.links], hosts,
+    return build_topology(f"workload fattree(k={k})", len(built.nodes), [(l.a, l.b) for l in built.links], hosts,
                      [name for name, _ in built.nodes])
 
 
@@ -119,7 +120,7 @@ def meshes(draw, *, min_side: int = 2, max_side: int = 5) -> Topology:
             if r + 1 < rows or torus:
                 edges.add(tuple(sorted((here, ((r + 1) % rows) * cols + c))))
     kind = "torus" if torus else "mesh"
-    return _topology(f"{kind}({rows}x{cols})", rows * cols, edges)
+    return build_topology(f"{kind}({rows}x{cols})", rows * cols, edges)
 
 
 @st.composite
@@ -127,7 +128,7 @@ def rings(draw, *, min_nodes: int = 3, max_nodes: int = 12) -> Topology:
     """A cycle of n nodes (two equal-cost directions when n is even)."""
     _check_bounds("nodes", min_nodes, max_nodes, 3)
     n = draw(st.integers(min_nodes, max_nodes))
-    return _topology(f"ring(n={n})", n, {(i, (i + 1) % n) for i in range(n)})
+    return build_topology(f"ring(n={n})", n, {(i, (i + 1) % n) for i in range(n)})
 
 
 @st.composite
@@ -136,7 +137,7 @@ def trees(draw, *, min_nodes: int = 2, max_nodes: int = 20) -> Topology:
     _check_bounds("nodes", min_nodes, max_nodes, 2)
     n = draw(st.integers(min_nodes, max_nodes))
     edges = {(draw(st.integers(0, i - 1)), i) for i in range(1, n)}
-    return _topology(f"tree(n={n})", n, edges)
+    return build_topology(f"tree(n={n})", n, edges)
 
 
 @st.composite
@@ -150,7 +151,7 @@ def random_connected(draw, *, min_nodes: int = 3, max_nodes: int = 24, max_extra
         b = draw(st.integers(0, n - 1))
         if a != b:
             edges.add((min(a, b), max(a, b)))
-    return _topology(f"random-chords(n={n})", n, edges)
+    return build_topology(f"random-chords(n={n})", n, edges)
 
 
 @st.composite
@@ -176,7 +177,7 @@ def generated_connected(draw, *, min_nodes: int = 4, max_nodes: int = 30) -> Top
     components.sort()
     for previous, current in zip(components, components[1:]):
         edges.add((previous[0], current[0]))
-    return _topology(f"{generator}(n={n},seed={seed})", n, edges)
+    return build_topology(f"{generator}(n={n},seed={seed})", n, edges)
 
 
 @st.composite
@@ -187,12 +188,12 @@ def equal_cost(draw, *, max_width: int = 4, max_layers: int = 4) -> Topology:
         dim = draw(st.integers(2, 4))
         n = 2**dim
         edges = {(i, i ^ (1 << b)) for i in range(n) for b in range(dim) if i < i ^ (1 << b)}
-        return _topology(f"hypercube(dim={dim})", n, edges)
+        return build_topology(f"hypercube(dim={dim})", n, edges)
     if shape == "bipartite":
         left = draw(st.integers(2, max_width + 1))
         right = draw(st.integers(2, max_width + 1))
         edges = {(i, left + j) for i in range(left) for j in range(right)}
-        return _topology(f"complete-bipartite({left},{right})", left + right, edges)
+        return build_topology(f"complete-bipartite({left},{right})", left + right, edges)
     widths = [1] + [draw(st.integers(1, max_width)) for _ in range(draw(st.integers(1, max_layers)))] + [1]
     starts = [sum(widths[:i]) for i in range(len(widths))]
     edges = set()
@@ -200,7 +201,7 @@ def equal_cost(draw, *, max_width: int = 4, max_layers: int = 4) -> Topology:
         for i in range(widths[layer]):
             for j in range(widths[layer + 1]):
                 edges.add((starts[layer] + i, starts[layer + 1] + j))
-    return _topology(f"layered-diamond(widths={widths})", sum(widths), edges)
+    return build_topology(f"layered-diamond(widths={widths})", sum(widths), edges)
 
 
 @st.composite
@@ -213,7 +214,7 @@ def disconnected(draw) -> Topology:
         edges.extend((a + offset, b + offset) for a, b in part["edges"])
         offset += len(part["nodes"])
     kinds = "+".join(part["kind"] for part in parts)
-    return _topology(f"disconnected({kinds})", offset, edges)
+    return build_topology(f"disconnected({kinds})", offset, edges)
 
 
 def connected_topologies(*, thorough: bool = False) -> st.SearchStrategy[Topology]:
