@@ -63,7 +63,7 @@ def _low_extremes(draw) -> Case:
                "buffer_bytes": draw(st.integers(0, 1_000)) + 64 * mtu, "weight": 1} for _ in edges]
     long_link = draw(st.integers(0, len(edges) - 1))
     a, b = edges[long_link]
-    params[long_link].update(bandwidth_bps=draw(st.integers(3_000_000_001, 10_000_000_000)), buffer_bytes=2_000 * mtu)
+    params[long_link].update(bandwidth_bps=draw(st.integers(3_000_000_001, 10_000_000_000)), buffer_bytes=2_000 * mtu, delay_ns=0)
     others = [i for i in range(len(edges)) if i != long_link]
     ids = _ids(draw, 4)
     flows = [
