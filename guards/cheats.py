@@ -162,11 +162,18 @@ def _cheats() -> dict[str, list[tuple[str, str, str]]]:
 CHEATS = _cheats()
 
 
+def every_cheat() -> dict[str, list[tuple[str, str, str]]]:
+    """The cheats above and the input-space cheats of guards/input_cheats.py, by name."""
+    from guards.input_cheats import INPUT_SPACE_CHEATS
+
+    return {**CHEATS, **INPUT_SPACE_CHEATS}
+
+
 def make_target(source_root: Path, destination: Path, cheat: str | None) -> Path:
     """Copy `source_root`'s simopt/netsim to `destination` and apply `cheat` (None: unchanged)."""
     package = destination / "simopt" / "netsim"
     shutil.copytree(source_root / "simopt" / "netsim", package, ignore=shutil.ignore_patterns("__pycache__"))
-    for relative, old, new in CHEATS[cheat] if cheat else []:
+    for relative, old, new in every_cheat()[cheat] if cheat else []:
         path = package / relative
         text = path.read_text(encoding="utf-8")
         if old not in text:

@@ -218,3 +218,17 @@ def check_routes(instance: dict[str, Any], result: dict[str, Any]) -> None:
             src = flows[fid]["src"]
             assert weight_travelled == dist[src], (
                 f"flow {fid} packet {seq} travelled a path of weight {weight_travelled}, shortest is {dist[src]}")
+
+
+def check_event_count(instance: dict[str, Any], result: dict[str, Any]) -> None:
+    """events = injections + sends + arrivals + link events + route installs before the horizon (§7)."""
+    horizon, reconvergence = instance["horizon_ns"], instance["reconvergence_ns"]
+    kinds = defaultdict(int)
+    for record in result["trace"]:
+        kinds[record[0]] += 1
+    changes = sum(1 for event in instance["link_events"] if event["time_ns"] < horizon)
+    installs = sum(1 for event in instance["link_events"] if event["time_ns"] + reconvergence < horizon)
+    expected = kinds["inject"] + kinds["send"] + kinds["arrive"] + changes + installs
+    assert result["events"] == expected, (
+        f"events {result['events']} != {kinds['inject']} injections + {kinds['send']} sends + {kinds['arrive']} arrivals "
+        f"+ {changes} link events + {installs} route installs = {expected} (docs/semantics.md §7)")

@@ -9,6 +9,7 @@ Regenerate after a deliberate change of the spec or of a scenario file, never fr
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -20,8 +21,9 @@ GOLDEN_PATH = Path(__file__).resolve().with_name("golden.json")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@functools.lru_cache(maxsize=4)
 def scenario_instances(repo: Path = REPO) -> dict[str, tuple[int, dict[str, Any]]]:
-    """Every shipped scenario of `repo`: name -> (file seed, instance)."""
+    """Every shipped scenario of `repo`: name -> (file seed, instance); built once per process (do not mutate)."""
     from simopt.scenario import available_scenarios, build_instance, load_scenario
 
     found = {}
@@ -36,7 +38,7 @@ def compute_goldens(repo: Path = REPO) -> dict[str, Any]:
     scenarios = {}
     for name, (seed, instance) in scenario_instances(repo).items():
         result = oracle.simulate(instance)
-        scenarios[name] = {"seed": seed, "digest": result["digest"], "packet_hops": result["packet_hops"]}
+        scenarios[name] = {"seed": seed, "digest": result["digest"], "events": result["events"], "packet_hops": result["packet_hops"]}
     return {"version": 1, "source": "guards/oracle.py", "scenarios": scenarios}
 
 

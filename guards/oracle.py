@@ -130,15 +130,18 @@ class Simulation:
                 adjacency[b][a] = link["weight"]
         self.adjacency = adjacency
         self.distances = {}  # destination -> distances, filled on demand
+        self.hops = {}  # (node, destination) -> next hops, filled on demand: the view is fixed until the next install
 
     def next_hops(self, u: int, d: int) -> list[int]:
         """All neighbours of u on a shortest path to d in the installed view, ascending."""
+        if (u, d) in self.hops:
+            return self.hops[(u, d)]
         if d not in self.distances:
             self.distances[d] = shortest_distances(self.n, self.adjacency, d)
         dist = self.distances[d]
-        if dist[u] == float("inf"):
-            return []
-        return sorted(v for v, w in self.adjacency[u].items() if w + dist[v] == dist[u])
+        hops = [] if dist[u] == float("inf") else sorted(v for v, w in self.adjacency[u].items() if w + dist[v] == dist[u])
+        self.hops[(u, d)] = hops
+        return hops
 
     # --- the event loop ---------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     settings.load_profile(config._guard_profile)
+    profiles.set_run_seed(config.getoption("hypothesis_seed", None))
     _limit_shrinking(profiles.SHRINK_SECONDS[config._guard_profile])
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config._guard_results = []
@@ -114,5 +115,17 @@ def _first_line(message: str, limit: int = 600) -> str:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     path = os.environ.get("SIMOPT_GUARD_RESULTS")
     if path:
-        document = {"version": 1, "profile": session.config._guard_profile, "tests": session.config._guard_results}
+        document = {"version": 1, "profile": session.config._guard_profile, "tests": session.config._guard_results,
+                    "coverage": _coverage()}
         Path(path).write_text(json.dumps(document, indent=1), encoding="utf-8")
+
+
+def _coverage() -> dict | None:
+    """The run's drawn feature ranges against every shipped scenario's (None when nothing was drawn)."""
+    from guards import coverage, golden
+
+    drawn = record.drawn_ranges()
+    if not drawn:
+        return None
+    scenarios = {name: instance for name, (_, instance) in golden.scenario_instances().items()}
+    return coverage.report(drawn, scenarios)

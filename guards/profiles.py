@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 
 from hypothesis import HealthCheck, settings
 
@@ -32,3 +34,26 @@ def examples(standard: int, **overrides) -> settings:
 def thorough() -> bool:
     """Whether the thorough profile is active (FatTree k=8, larger budgets)."""
     return active() == "thorough"
+
+
+_run_seed: int = secrets.randbelow(2**32)  # replaced by the run's --hypothesis-seed (guards/plugin.py)
+
+
+def set_run_seed(seed: object) -> None:
+    """Use the run's hypothesis seed (`--hypothesis-seed`, any text) for `salted`; None keeps a random one."""
+    global _run_seed
+    if seed is not None:
+        text = str(seed)
+        _run_seed = int(text) if text.isdigit() else int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def salted(value: int) -> int:
+    """`value` mixed with the run's seed: a seed drawn by hypothesis that differs run to run.
+
+    Hypothesis makes its first example of a test the simplest one (a drawn seed of 0), so a guard
+    with one example would build the same instance every run; mixing in the run's seed (printed,
+    and given back with --seed) keeps each run fresh and reproducible.
+    """
+    from guards.oracle import splitmix64
+
+    return splitmix64((value ^ (_run_seed * 0x9E3779B97F4A7C15)) & ((1 << 64) - 1))

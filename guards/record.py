@@ -1,7 +1,10 @@
-"""The example each guard is checking, kept as a short readable summary for counterexamples.
+"""The example each guard is checking: a short readable summary for counterexamples, and the
+input-space coverage of the run.
 
-A guard calls `show(case)` at the start of every example. Hypothesis runs the shrunk falsifying
-example last before reporting a failure, so the summary kept for a failed test is that example.
+A guard calls `show(kind, instance)` at the start of every example. Hypothesis runs the shrunk
+falsifying example last before reporting a failure, so the summary kept for a failed test is that
+example. Every instance shown also widens the run's drawn feature ranges (guards/coverage.py),
+except the fixed ones (`drawn=False`: a shipped scenario at its file seed is not a draw).
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from guards import coverage
+
 MAX_LISTED_LINKS = 60
 MAX_LISTED_FLOWS = 12
 
 _current: str | None = None
 _last: dict[str, dict[str, Any]] = {}
+_drawn: dict[str, list[int] | None] = {}
 
 
 def start(test: str) -> None:
@@ -23,10 +29,17 @@ def start(test: str) -> None:
     _last.pop(test, None)
 
 
-def show(kind: str, instance: dict[str, Any], **details: Any) -> None:
-    """Remember the example now being checked by the current test."""
+def show(kind: str, instance: dict[str, Any], *, drawn: bool = True, **details: Any) -> None:
+    """Remember the example now being checked by the current test (and its features, if drawn)."""
     if _current is not None:
         _last[_current] = {**summarize(kind, instance), **details}
+    if drawn:
+        coverage.merge(_drawn, instance)
+
+
+def drawn_ranges() -> dict[str, list[int] | None]:
+    """Each feature's range over every drawn instance shown so far (guards/coverage.py)."""
+    return dict(_drawn)
 
 
 def last(test: str) -> dict[str, Any] | None:

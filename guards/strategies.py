@@ -28,6 +28,9 @@ class Case:
 
 
 BANDWIDTHS = (100_000_000, 1_000_000_000, 10_000_000_000, 40_000_000_000, 999_999_937, 3_000_000_001)
+# Past every scenario's range on both sides (the rare draws; guards/rare.py puts them on traffic's path)
+EXTREME_BANDWIDTHS = st.one_of(st.integers(1_000, 999_999), st.integers(100_000_000_000, 4_000_000_000_000))
+DEEP_BUFFERS = st.one_of(st.integers(1_000_000, 3_000_000), st.just(2**40))
 
 
 def _check_bounds(name: str, low: int, high: int, floor: int) -> None:
@@ -37,7 +40,8 @@ def _check_bounds(name: str, low: int, high: int, floor: int) -> None:
         raise ValueError(f"max_{name}(={high}) must be >= min_{name}(={low})")
 
 
-def _topology(kind: str, n: int, edges: set[tuple[int, int]] | list[tuple[int, int]], hosts=None, names=None) -> Topology:
+def build_topology(kind: str, n: int, edges: set[tuple[int, int]] | list[tuple[int, int]], hosts=None, names=None) -> Topology:
+    """A topology of n nodes named `names` (default n0, n1, ...), hosts `hosts` (default: every node), edges sorted."""
     names = names or [f"n{i}" for i in range(n)]
     hosts = list(range(n)) if hosts is None else sorted(hosts)
     host_set = set(hosts)
@@ -69,7 +73,7 @@ def fattree_topology(k: int) -> Topology:
                 host = add(f"h{pod}_{i}_{h}")
                 hosts.append(host)
                 edges.append((e, host))
-    return _topology(f"fattree(k={k})", len(names), edges, hosts, names)
+    return build_topology(f"fattree(k={k})", len(names), edges, hosts, names)
 
 
 def workload_fattree_topology(k: int) -> Topology:
@@ -78,7 +82,7 @@ def workload_fattree_topology(k: int) -> Topology:
 
     built = fattree(k=k)
     hosts = [i for i, (_, kind) in enumerate(built.nodes) if kind == "host"]
-    return _topology(f"workload fattree(k={k})", len(built.nodes), [(l.a, l.b) for l in built.links], hosts,
+    return build_topology(f"workload fattree(k={k})", len(built.nodes), [(l.a, l.b) for l in built.links], hosts,
                      [name for name, _ in built.nodes])
 
 
@@ -116,7 +120,7 @@ def meshes(draw, *, min_side: int = 2, max_side: int = 5) -> Topology:
             if r + 1 < rows or torus:
                 edges.add(tuple(sorted((here, ((r + 1) % rows) * cols + c))))
     kind = "torus" if torus else "mesh"
-    return _topology(f"{kind}({rows}x{cols})", rows * cols, edges)
+    return build_topology(f"{kind}({rows}x{cols})", rows * cols, edges)
 
 
 @st.composite
@@ -124,7 +128,7 @@ def rings(draw, *, min_nodes: int = 3, max_nodes: int = 12) -> Topology:
     """A cycle of n nodes (two equal-cost directions when n is even)."""
     _check_bounds("nodes", min_nodes, max_nodes, 3)
     n = draw(st.integers(min_nodes, max_nodes))
-    return _topology(f"ring(n={n})", n, {(i, (i + 1) % n) for i in range(n)})
+    return build_topology(f"ring(n={n})", n, {(i, (i + 1) % n) for i in range(n)})
 
 
 @st.composite
@@ -133,7 +137,7 @@ def trees(draw, *, min_nodes: int = 2, max_nodes: int = 20) -> Topology:
     _check_bounds("nodes", min_nodes, max_nodes, 2)
     n = draw(st.integers(min_nodes, max_nodes))
     edges = {(draw(st.integers(0, i - 1)), i) for i in range(1, n)}
-    return _topology(f"tree(n={n})", n, edges)
+    return build_topology(f"tree(n={n})", n, edges)
 
 
 @st.composite
@@ -147,7 +151,7 @@ def random_connected(draw, *, min_nodes: int = 3, max_nodes: int = 24, max_extra
         b = draw(st.integers(0, n - 1))
         if a != b:
             edges.add((min(a, b), max(a, b)))
-    return _topology(f"random-chords(n={n})", n, edges)
+    return build_topology(f"random-chords(n={n})", n, edges)
 
 
 @st.composite
@@ -173,7 +177,7 @@ def generated_connected(draw, *, min_nodes: int = 4, max_nodes: int = 30) -> Top
     components.sort()
     for previous, current in zip(components, components[1:]):
         edges.add((previous[0], current[0]))
-    return _topology(f"{generator}(n={n},seed={seed})", n, edges)
+    return build_topology(f"{generator}(n={n},seed={seed})", n, edges)
 
 
 @st.composite
@@ -184,12 +188,12 @@ def equal_cost(draw, *, max_width: int = 4, max_layers: int = 4) -> Topology:
         dim = draw(st.integers(2, 4))
         n = 2**dim
         edges = {(i, i ^ (1 << b)) for i in range(n) for b in range(dim) if i < i ^ (1 << b)}
-        return _topology(f"hypercube(dim={dim})", n, edges)
+        return build_topology(f"hypercube(dim={dim})", n, edges)
     if shape == "bipartite":
         left = draw(st.integers(2, max_width + 1))
         right = draw(st.integers(2, max_width + 1))
         edges = {(i, left + j) for i in range(left) for j in range(right)}
-        return _topology(f"complete-bipartite({left},{right})", left + right, edges)
+        return build_topology(f"complete-bipartite({left},{right})", left + right, edges)
     widths = [1] + [draw(st.integers(1, max_width)) for _ in range(draw(st.integers(1, max_layers)))] + [1]
     starts = [sum(widths[:i]) for i in range(len(widths))]
     edges = set()
@@ -197,7 +201,7 @@ def equal_cost(draw, *, max_width: int = 4, max_layers: int = 4) -> Topology:
         for i in range(widths[layer]):
             for j in range(widths[layer + 1]):
                 edges.add((starts[layer] + i, starts[layer + 1] + j))
-    return _topology(f"layered-diamond(widths={widths})", sum(widths), edges)
+    return build_topology(f"layered-diamond(widths={widths})", sum(widths), edges)
 
 
 @st.composite
@@ -210,7 +214,7 @@ def disconnected(draw) -> Topology:
         edges.extend((a + offset, b + offset) for a, b in part["edges"])
         offset += len(part["nodes"])
     kinds = "+".join(part["kind"] for part in parts)
-    return _topology(f"disconnected({kinds})", offset, edges)
+    return build_topology(f"disconnected({kinds})", offset, edges)
 
 
 def connected_topologies(*, thorough: bool = False) -> st.SearchStrategy[Topology]:
@@ -235,10 +239,10 @@ def link_params(draw, *, count: int, weighted: bool | None = None, uniform: bool
     weighted = draw(st.booleans()) if weighted is None else weighted
     uniform = draw(st.booleans()) if uniform is None else uniform
     one = st.fixed_dictionaries({
-        "bandwidth_bps": st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000)),
-        "delay_ns": st.one_of(st.sampled_from((0, 500, 1000)), st.integers(0, 5000)),
-        "buffer_bytes": st.one_of(st.sampled_from((0, 1500, 3000, 150_000)), st.integers(0, 20_000)),
-        "weight": st.integers(1, 4) if weighted else st.just(1),
+        "bandwidth_bps": st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000), EXTREME_BANDWIDTHS),
+        "delay_ns": st.one_of(st.sampled_from((0, 500, 1000)), st.integers(0, 5000), st.integers(100_001, 2_000_000)),
+        "buffer_bytes": st.one_of(st.sampled_from((0, 1500, 3000, 150_000)), st.integers(0, 20_000), DEEP_BUFFERS),
+        "weight": st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(60_000, 2**20)) if weighted else st.just(1),
     })
     if uniform:
         return [draw(one)] * count
@@ -246,11 +250,21 @@ def link_params(draw, *, count: int, weighted: bool | None = None, uniform: bool
 
 
 @st.composite
-def flows_for(draw, *, endpoints: list[int], min_flows: int = 1, max_flows: int = 8, max_bytes: int = 12_000,
+def flow_bytes(draw, *, mtu: int, max_packets: int) -> int:
+    """A flow size of 1 to `max_packets` packets whose last packet is full (a multiple of the MTU),
+    one byte short of full, one byte, or anything between: the packet count, not the MTU, bounds the work."""
+    packets = draw(st.integers(1, max_packets))
+    last = draw(st.one_of(st.integers(1, mtu), st.sampled_from((mtu, max(1, mtu - 1), 1))))
+    return (packets - 1) * mtu + last
+
+
+@st.composite
+def flows_for(draw, *, endpoints: list[int], min_flows: int = 1, max_flows: int = 8, mtu: int = 1500, max_packets: int = 8,
               max_start_ns: int = 60_000) -> list[dict[str, int]]:
     """Flows between distinct endpoints (the destination is drawn from the other endpoints)."""
     if len(endpoints) < 2:
         raise ValueError(f"endpoints(={endpoints}) must hold at least two nodes")
+    _check_bounds("packets", 1, max_packets, 1)
     count = draw(st.integers(min_flows, max_flows))
     pattern = draw(st.sampled_from(("random", "incast", "same-pair")))
     fixed_src = draw(st.sampled_from(endpoints))
@@ -268,7 +282,7 @@ def flows_for(draw, *, endpoints: list[int], min_flows: int = 1, max_flows: int 
             dst = draw(st.sampled_from([e for e in endpoints if e != src]))
         flows.append({
             "id": fid, "src": src, "dst": dst,
-            "bytes": draw(st.integers(1, max_bytes)),
+            "bytes": draw(flow_bytes(mtu=mtu, max_packets=max_packets)),
             "start_ns": draw(st.one_of(st.just(0), st.integers(0, max_start_ns))),
             "rate_bps": draw(st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000))),
         })
@@ -281,9 +295,15 @@ def link_events_for(draw, *, links: list[tuple[int, int]], max_events: int = 6, 
     if not links:
         return []
     events = {}
+    # spread over the run, or clustered: a few moments with events nanoseconds to microseconds after them
+    centers = draw(st.lists(st.integers(0, max_time_ns), min_size=1, max_size=2))
+    clustered = draw(st.booleans())
     for _ in range(draw(st.integers(0, max_events))):
         a, b = draw(st.sampled_from(links))
-        time_ns = draw(st.one_of(st.just(0), st.integers(0, max_time_ns)))
+        if clustered:
+            time_ns = draw(st.sampled_from(centers)) + draw(st.one_of(st.just(0), st.integers(1, 1_000), st.integers(1, 20_000)))
+        else:
+            time_ns = draw(st.one_of(st.just(0), st.integers(0, max_time_ns)))
         action = draw(st.sampled_from(("fail", "recover")))
         ends = (a, b) if draw(st.booleans()) else (b, a)
         events[(min(a, b), max(a, b), time_ns)] = {"time_ns": time_ns, "a": ends[0], "b": ends[1], "action": action}
@@ -313,18 +333,21 @@ def cases(draw, *, topology=None, failures: bool = True, max_flows: int = 8, wei
     lockstep = draw(st.booleans())
     params = draw(link_params(count=len(topo["edges"]), weighted=weighted, uniform=True if lockstep else uniform_links))
     endpoints = topo["hosts"] if len(topo["hosts"]) >= 2 else list(range(len(topo["nodes"])))
-    flows = draw(flows_for(endpoints=endpoints, max_flows=max_flows))
-    mtu = draw(st.one_of(st.just(1500), st.integers(64, 9000)))
+    mtu = draw(st.one_of(st.just(1500), st.integers(64, 9000), st.integers(1, 63), st.integers(9001, 65_535)))
+    flows = draw(flows_for(endpoints=endpoints, max_flows=max_flows, mtu=mtu))
     if lockstep:
         params = [{**params[0], "buffer_bytes": max(params[0]["buffer_bytes"], 4 * mtu)}] * len(params)
         flows = _in_lockstep(draw, flows, params[0], mtu) + draw(convoy(topo, link=params[0], mtu=mtu))
     events = draw(link_events_for(links=topo["edges"])) if failures else []
-    moments = sorted({f["start_ns"] for f in flows} | {e["time_ns"] for e in events})
+    reconvergence = draw(st.one_of(st.sampled_from((0, 50_000)), st.integers(0, 100_000)))
+    moments = sorted({f["start_ns"] for f in flows} | {e["time_ns"] for e in events}
+                     | {e["time_ns"] + reconvergence for e in events})
+    just_after = st.sampled_from(moments).flatmap(lambda t: st.integers(t + 1, t + 1_000))
     instance = assemble(
         topo, params, flows, events,
         mtu=mtu,
-        reconvergence_ns=draw(st.one_of(st.sampled_from((0, 50_000)), st.integers(0, 100_000))),
-        horizon_ns=draw(st.one_of(st.just(2_000_000), st.integers(0, 2_000_000), st.sampled_from(moments))),
+        reconvergence_ns=reconvergence,
+        horizon_ns=draw(st.one_of(st.just(2_000_000), st.integers(0, 2_000_000), st.sampled_from(moments), just_after)),
     )
     if draw(st.booleans()):
         instance = shuffled(instance, draw(st.integers(0, 2**32 - 1)))

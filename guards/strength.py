@@ -1,9 +1,11 @@
 """The kill matrix: which guards catch which cheat, and how long each standard run takes.
 
-    python3 -m guards.strength [--seed N] [--profile standard] [--cheat NAME ...] [--stop-early]
+    python3 -m guards.strength [--seed N] [--profile standard] [--cheat NAME ...] [--set old|input-space]
+                               [--stop-early]
 
-Runs the suite on the unchanged netsim and on each cheat of guards/cheats.py, one after the
-other, and prints one line per run (with --stop-early, only the first guard that failed).
+Runs the suite on the unchanged netsim and on each cheat of guards/cheats.py and
+guards/input_cheats.py, one after the other, and prints one line per run (with --stop-early, only
+the first guard that failed).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from guards.cheats import CHEATS, REPO, make_target
+from guards.cheats import CHEATS, REPO, every_cheat, make_target
+from guards.input_cheats import INPUT_SPACE_CHEATS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,13 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m guards.strength", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int)
     parser.add_argument("--profile", default="standard")
-    parser.add_argument("--cheat", action="append", choices=sorted(CHEATS))
+    parser.add_argument("--cheat", action="append", choices=sorted(every_cheat()))
+    parser.add_argument("--set", choices=("old", "input-space"), help="only the cheats of guards/cheats.py, or of guards/input_cheats.py")
     parser.add_argument("--stop-early", action="store_true", help="stop each run at its first failing guard")
     args = parser.parse_args(argv)
     seed = fresh_seed() if args.seed is None else args.seed
     print(f"seed: {seed}  profile: {args.profile}", flush=True)
     caught = 0
-    names = args.cheat or sorted(CHEATS)
+    chosen = {"old": CHEATS, "input-space": INPUT_SPACE_CHEATS}.get(args.set, every_cheat())
+    names = args.cheat or sorted(chosen)
     for name in [None, *names]:
         with tempfile.TemporaryDirectory() as scratch:
             report = run_guards(make_target(REPO, Path(scratch), name), seed=seed, profile=args.profile,

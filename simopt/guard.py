@@ -47,7 +47,8 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
     """Run the guards in `guards_dir` (default: this harness's guards/) against `target_root`.
 
     Returns {version, passed, failed, tamper, seed, profile, duration_s, failures: [{test, message,
-    counterexample}]}; `tamper` is the first tampering a runner caught ({reason, evidence}), or None.
+    counterexample}], coverage}: `tamper` is the first tampering a runner caught ({reason, evidence}),
+    or None; coverage is guards/coverage.py's report of the drawn input space (None when nothing was drawn).
     """
     root = check_target(target_root)
     folder = Path(guards_dir or GUARDS_DIR).resolve()
@@ -73,7 +74,8 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
         command = [sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider", "-p", "guards.plugin",
                    f"--hypothesis-seed={seed}", "--rootdir", str(folder)] + (["-x"] if stop_at_first_failure else [])
         returncode, output = _run(command, env, Path(scratch), timeout_s)
-        tests = _read_results(results_path)
+        document = _read_results(results_path)
+        tests = document["tests"]
     duration = time.perf_counter() - started
     failures = [{"test": t["test"], "message": t["message"], "counterexample": t.get("counterexample")}
                 for t in tests if t["outcome"] == "failed"]
@@ -94,6 +96,7 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
         "target": str(root),
         "duration_s": round(duration, 3),
         "failures": failures,
+        "coverage": document.get("coverage"),
     }
 
 
@@ -106,7 +109,8 @@ def _run(command: list[str], env: dict[str, str], cwd: Path, timeout_s: float) -
     return done.returncode, done.stdout
 
 
-def _read_results(path: Path) -> list[dict[str, Any]]:
+def _read_results(path: Path) -> dict[str, Any]:
+    """The plugin's document: {tests, coverage}; no tests when pytest wrote none."""
     if not path.is_file():
-        return []
-    return json.loads(path.read_text(encoding="utf-8"))["tests"]
+        return {"tests": []}
+    return json.loads(path.read_text(encoding="utf-8"))

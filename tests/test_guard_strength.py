@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from guards.cheats import CHEATS, make_target
+from guards.input_cheats import CHEAT_CLASS, INPUT_SPACE_CHEATS
 from simopt.guard import fresh_seed, run_guards
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,3 +46,38 @@ def test_a_cheat_whose_text_is_gone_fails_loudly(tmp_path, monkeypatch):
     monkeypatch.setitem(CHEATS, "stale", [("routing.py", "text that netsim never contained", "x")])
     with pytest.raises(AssertionError, match="no longer contains"):
         make_target(REPO, tmp_path, "stale")
+
+
+# The input-space cheats (guards/input_cheats.py): each keeps the benchmark's digest, each is
+# caught at a fixed seed (stop at the first failure), and a sample of them at a fresh seed.
+
+@pytest.mark.slow
+def test_every_input_space_cheat_keeps_the_benchmark_digest(tmp_path):
+    """What makes them cheats rather than bugs: the optimize loop's digest step lets them through."""
+    from guards.golden import load_goldens, scenario_instances
+    from simopt.engine import load_engine
+
+    _, benchmark = scenario_instances()["fattree"]
+    golden = load_goldens()["scenarios"]["fattree"]
+    for i, cheat in enumerate(sorted(INPUT_SPACE_CHEATS)):
+        engine = load_engine(make_target(REPO, tmp_path / cheat, cheat), name=f"input_space_cheat_{i}")
+        result = engine.simulate(benchmark)
+        assert (result["digest"], result["events"]) == (golden["digest"], golden["events"]), f"cheat {cheat} changes the benchmark"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", sorted(INPUT_SPACE_CHEATS))
+def test_input_space_cheat_is_caught(tmp_path, cheat):
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True)
+    assert report["failed"] > 0, f"cheat {cheat} ({CHEAT_CLASS[cheat]}) passed every guard (seed {FIXED_SEED})"
+    assert report["failures"][0]["test"] != "(suite)", report["failures"][0]["message"]
+
+
+FRESH_INPUT_SPACE_SAMPLE = sorted(random.Random(FRESH_SEED).sample(sorted(INPUT_SPACE_CHEATS), 5))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cheat", FRESH_INPUT_SPACE_SAMPLE)
+def test_input_space_cheat_is_caught_with_a_fresh_seed(tmp_path, cheat):
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True)
+    assert report["failed"] > 0, f"cheat {cheat} ({CHEAT_CLASS[cheat]}) passed every guard with seed {FRESH_SEED}"

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=PROFILES, default="standard", help="example budget (default: standard)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
     add_option(parser)
+    parser.add_argument("--coverage", action="store_true",
+                        help="also print the range of every instance feature drawn in this run beside each shipped scenario's")
 
 
 def main(args: argparse.Namespace, env) -> int:
@@ -49,6 +51,9 @@ def main(args: argparse.Namespace, env) -> int:
     else:
         for line in format_report(report, args.target):
             print(line, file=env.stdout)
+        if args.coverage:
+            for line in format_coverage(report.get("coverage")):
+                print(line, file=env.stdout)
     return 0 if report["failed"] == 0 else 1
 
 
@@ -70,3 +75,40 @@ def format_report(report: dict, target_arg: Path | None) -> list[str]:
         target = f" --target {target_arg}" if target_arg else ""
         lines.append(f"reproduce: simopt guard{target} --profile {report['profile']} --seed {report['seed']}")
     return lines
+
+
+def format_coverage(coverage: dict | None) -> list[str]:
+    """Per feature, the range drawn in this run beside each scenario's; `!` marks a scenario the draws
+    do not reach past on both sides (guards/coverage.py)."""
+    if not coverage:
+        return ["coverage: the guards drew no instance"]
+    scenarios = sorted(coverage["features"][0]["scenarios"])
+    rows = [["feature", "drawn", *scenarios]]
+    for row in coverage["features"]:
+        cells = [row["feature"], _span(row["drawn"])]
+        for name in scenarios:
+            mark = "!" if row["dominated"][name] is False else ""
+            cells.append(_span(row["scenarios"][name]) + mark)
+        rows.append(cells)
+    widths = [max(len(cells[i]) for cells in rows) for i in range(len(rows[0]))]
+    lines = ["coverage: feature ranges drawn in this run, and each shipped scenario's (! = not dominated)"]
+    lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip() for cells in rows]
+    missed = coverage["undominated"]
+    lines.append("coverage: every shipped scenario is dominated in every feature" if not missed
+                 else f"coverage: NOT dominated: {', '.join(missed)}")
+    return lines
+
+
+def _span(found: list[int] | None) -> str:
+    if found is None:
+        return "-"
+    low, high = (_quantity(value) for value in found)
+    return low if found[0] == found[1] else f"{low}..{high}"
+
+
+def _quantity(value: int) -> str:
+    """An integer with an SI suffix and up to four significant digits (999, 1.5k, 10G, 1.1T)."""
+    for suffix, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return str(value)
