@@ -304,12 +304,15 @@ class Run:
     def advance(self, until: int) -> Step:
         """Run to `until` (the engine caps it at the horizon); `now` and `events` as the run reports them."""
         step = self._step({"op": "advance", "until": until}, "now")
-        now, events = step.reply["now"], step.reply.get("events")
+        self._reached(step, f"advance({until})")
+        return step
+
+    def _reached(self, step: Step, what: str) -> None:
+        now, events = step.reply.get("now"), step.reply.get("events")
         if type(now) is not int or type(events) is not int or events < self.events or now < self.now:
-            raise RunCrash(f"advance({until}) answered now={now!r}, events={events!r}: not integers, or behind "
+            raise RunCrash(f"{what} answered now={now!r}, events={events!r}: not integers, or behind "
                            f"what it answered before (now {self.now}, events {self.events})", {"reply": _short(step.reply)})
         self.now, self.events = now, events
-        return step
 
     def finish(self) -> dict[str, Any]:
         """The run's result, validated, with the digest computed here (also: `last_step`)."""
@@ -320,6 +323,7 @@ class Run:
             raise Tamper(f"forged digest: {forged}", {"check": "digest"}) from None
         except InvalidResult as invalid:
             raise RunCrash(f"the result breaks the contract (docs/semantics.md §9): {invalid}") from None
+        self._reached(step, "finish")
         self.last_step = step
         return result
 

@@ -8,7 +8,7 @@ Requests and replies on the run's data socket, one JSON object per line:
     {"op": "load"}                              -> {"ok": true}      import the engine package
     {"op": "build", "instance": I, "trace": B}  -> {"ok": true}      Simulation(I, trace=B)
     {"op": "advance", "until": T}               -> {"now": N, "events": E}
-    {"op": "finish"}                            -> {"result": R}     Simulation.result()
+    {"op": "finish"}                            -> {"result": R, "now": N, "events": E}   Simulation.result()
     {"op": "profile", "instance": I, "top": K}  -> {"result": R, "profile": TEXT}   one run under cProfile
     {"op": "exit"}                              (the run ends)
 An engine exception answers {"error": "<the traceback's last lines>"}.
@@ -96,7 +96,8 @@ class Run:
             self.simulation.run(request["until"])
             return {"now": self.simulation.now, "events": self.simulation.events}
         if op == "finish":
-            return {"result": self.simulation.result()}
+            result = self.simulation.result()
+            return {"result": result, "now": self.simulation.now, "events": self.simulation.events}
         if op == "profile":
             return self._profile(request["instance"], int(request.get("top", 25)))
         raise ValueError(f"unknown op {op!r}")
