@@ -87,22 +87,24 @@ def bwrap_argv(policy: Policy, argv: list[str], *, private_tmp: Path | None) -> 
     args = [bwrap_path() or "bwrap", "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
             "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     _system_binds(args)
-    for path in policy.read_only:
-        args += ["--ro-bind", str(path), str(path)]
-    for hidden in policy.hidden:
-        if hidden.is_dir():
-            args += ["--tmpfs", str(hidden), "--remount-ro", str(hidden)]
-        elif hidden.exists():
-            args += ["--ro-bind", "/dev/null", str(hidden)]
     args += ["--proc", "/proc", "--dev", "/dev"]
     if private_tmp is None:
         args += ["--size", str(policy.tmp_bytes), "--tmpfs", "/tmp"]
     else:
         args += ["--bind", str(private_tmp), "/tmp"]
-    for source, inside in policy.binds:  # after /tmp, which would hide what lies under it
+    # Everything else after /tmp, which would hide what lies under it (a checkout or a venv in
+    # /tmp), and the hidden paths last, over whatever bind holds them.
+    for path in policy.read_only:
+        args += ["--ro-bind", str(path), str(path)]
+    for source, inside in policy.binds:
         args += ["--ro-bind", str(source), inside]
     for source, inside in policy.writable:
         args += ["--bind", str(source), inside]
+    for hidden in policy.hidden:
+        if hidden.is_dir():
+            args += ["--tmpfs", str(hidden), "--remount-ro", str(hidden)]
+        elif hidden.exists():
+            args += ["--ro-bind", "/dev/null", str(hidden)]
     args += ["--remount-ro", "/dev", "--clearenv"]
     for name, value in policy.env.items():
         args += ["--setenv", name, value]
