@@ -134,13 +134,18 @@ def _cheats() -> dict[str, list[tuple[str, str, str]]]:
              "                    'totals': totals(outcomes), 'flows': outcomes}\n"
              "        self.run(self.horizon_ns)\n        outcomes = [flow_outcome(flow) for flow in self.flows]\n"),
         ],
-        "outcomes-cached-by-scenario-name": [
-            ("simulation.py", '    """Run `instance` to its horizon and return the result."""\n    return Simulation(instance, trace=trace).result()\n',
-             '    """Run `instance` to its horizon and return the result."""\n'
-             "    key = tuple(node['name'] for node in instance['nodes'])\n"
-             "    if key not in _CACHE:\n"
-             "        _CACHE[key] = Simulation(instance, trace=trace).result()\n"
-             "    return _CACHE[key]\n\n\n_CACHE = {}\n"),
+        # Was "outcomes-cached-by-scenario-name" (a result cache keyed on node names across
+        # runs): every run is now a fresh process (simopt.runner), so no cache outlives a run.
+        # The same mistake within one run: tables cached on a key too coarse to see failures.
+        "routes-cached-by-node-count": [
+            ("routing.py", '    """Next-hop tables toward each of `destinations`."""\n'
+             "    return {destination: next_hops_toward(view, destination) for destination in destinations}\n",
+             '    """Next-hop tables toward each of `destinations`."""\n'
+             "    destinations = tuple(destinations)\n"
+             "    key = (view.number_of_nodes(), destinations)\n"
+             "    if key not in _TABLES:\n"
+             "        _TABLES[key] = {destination: next_hops_toward(view, destination) for destination in destinations}\n"
+             "    return _TABLES[key]\n\n\n_TABLES = {}\n"),
         ],
         "routing-ignores-weights": [
             ("routing.py", "    graph.add_weighted_edges_from(live_links)\n",

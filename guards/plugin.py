@@ -5,6 +5,8 @@ holdout folder alike. Environment:
   SIMOPT_TARGET_ROOT     the directory holding the simopt/netsim/ under test (default: this repo)
   SIMOPT_GUARD_PROFILE   quick | standard | thorough (default: standard)
   SIMOPT_GUARD_RESULTS   where to write the JSON results (one entry per test; optional)
+  SIMOPT_GUARD_SHRINK    0: report a failure as found, without shrinking it (when only "does it
+                         fail?" matters, as in tests/test_guard_strength.py); default 1
 The hypothesis seed comes from pytest's `--hypothesis-seed`.
 """
 
@@ -15,7 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 from guards import profiles, record
 
@@ -29,6 +31,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     settings.load_profile(config._guard_profile)
+    if os.environ.get("SIMOPT_GUARD_SHRINK", "1") == "0":
+        settings.register_profile("no-shrink", parent=settings.default,
+                                  phases=[phase for phase in Phase if phase not in (Phase.shrink, Phase.explain)])
+        settings.load_profile("no-shrink")
     profiles.set_run_seed(config.getoption("hypothesis_seed", None))
     _limit_shrinking(profiles.SHRINK_SECONDS[config._guard_profile])
     config.addinivalue_line("markers", "slow: takes more than a few seconds")

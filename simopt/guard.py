@@ -43,8 +43,11 @@ def fresh_seed() -> int:
 
 def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "standard",
                guards_dir: Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-               stop_at_first_failure: bool = False) -> dict[str, Any]:
+               stop_at_first_failure: bool = False, shrink: bool = True) -> dict[str, Any]:
     """Run the guards in `guards_dir` (default: this harness's guards/) against `target_root`.
+
+    `stop_at_first_failure` and `shrink=False` make "does any guard fail?" cheap: the first
+    failure ends the run, reported as found (not shrunk to a smaller counterexample).
 
     Returns {version, passed, failed, tamper, seed, profile, duration_s, failures: [{test, message,
     counterexample}], coverage}: `tamper` is the first tampering a runner caught ({reason, evidence}),
@@ -70,6 +73,7 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
             "SIMOPT_GUARD_RESULTS": str(results_path),
             "PYTHONPATH": os.pathsep.join([str(HARNESS_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
             "PYTHONDONTWRITEBYTECODE": "1",
+            "SIMOPT_GUARD_SHRINK": "1" if shrink else "0",
         }
         command = [sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider", "-p", "guards.plugin",
                    f"--hypothesis-seed={seed}", "--rootdir", str(folder)] + (["-x"] if stop_at_first_failure else [])

@@ -25,7 +25,7 @@ def test_unchanged_copy_passes(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
 def test_cheat_is_caught(tmp_path, cheat):
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True)
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True, shrink=False)
     assert report["failed"] > 0, f"cheat {cheat} passed every guard (seed {FIXED_SEED})"
     assert report["failures"][0]["test"] != "(suite)", report["failures"][0]["message"]
 
@@ -38,7 +38,7 @@ FRESH_SAMPLE = sorted(random.Random(FRESH_SEED).sample(sorted(CHEATS), 5))
 @pytest.mark.parametrize("cheat", FRESH_SAMPLE)
 def test_cheat_is_caught_with_a_fresh_seed(tmp_path, cheat):
     """Five cheats a run, drawn with the seed: no fixed seed can be tuned to catch them by luck."""
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True)
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True, shrink=False)
     assert report["failed"] > 0, f"cheat {cheat} passed every guard with seed {FRESH_SEED}"
 
 
@@ -68,7 +68,7 @@ def test_every_input_space_cheat_keeps_the_benchmark_digest(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("cheat", sorted(INPUT_SPACE_CHEATS))
 def test_input_space_cheat_is_caught(tmp_path, cheat):
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True)
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True, shrink=False)
     assert report["failed"] > 0, f"cheat {cheat} ({CHEAT_CLASS[cheat]}) passed every guard (seed {FIXED_SEED})"
     assert report["failures"][0]["test"] != "(suite)", report["failures"][0]["message"]
 
@@ -79,5 +79,5 @@ FRESH_INPUT_SPACE_SAMPLE = sorted(random.Random(FRESH_SEED).sample(sorted(INPUT_
 @pytest.mark.slow
 @pytest.mark.parametrize("cheat", FRESH_INPUT_SPACE_SAMPLE)
 def test_input_space_cheat_is_caught_with_a_fresh_seed(tmp_path, cheat):
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True)
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True, shrink=False)
     assert report["failed"] > 0, f"cheat {cheat} ({CHEAT_CLASS[cheat]}) passed every guard with seed {FRESH_SEED}"
