@@ -108,9 +108,34 @@ class Session:
         return "\n".join(line for line in text.splitlines() if "error" in line or "Traceback" in line)
 
 
-def _running(name: str, word: bytes) -> bool:
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, start time) of `pid`, or None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def _tree(root: int) -> dict[int, int]:
+    """Every live descendant of `root`, and `root`: pid -> start time. Sandboxed processes carry no
+    marker (their environment is allow-listed), so they are found by descent while the session lives."""
+    parents, starts = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+            parents[int(entry)], starts[int(entry)] = stat[0], stat[2]
+    found, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in found]
+        found.update(children)
+        frontier.extend(children)
+    return {pid: starts[pid] for pid in found if pid in starts}
+
+
+def _running(name: str, word: bytes, root: int) -> bool:
     """Whether a process of the session runs with `word` in its command line."""
-    for pid in marked(name):
+    for pid in set(marked(name)) | set(_tree(root)):
         try:
             if word in Path(f"/proc/{pid}/cmdline").read_bytes():
                 return True
@@ -131,9 +156,14 @@ def _git_running(name: str) -> bool:
     return False
 
 
-def _survivors(name: str, state: Path) -> list[int]:
-    """Processes of the session still alive: marked ones, and any with a working directory in .simopt/."""
+def _survivors(name: str, state: Path, tree: dict[int, int] | None = None) -> list[int]:
+    """Processes of the session still alive: marked ones, any with a working directory in .simopt/,
+    and any of `tree` (the session's descendants just before the kill) that still runs."""
     found = set(marked(name))
+    for pid, start in (tree or {}).items():
+        stat = _stat(pid)
+        if stat is not None and stat[2] == start:  # the same process, not a reused pid
+            found.add(pid)
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
             try:
@@ -196,13 +226,15 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path):
             if kind == "git" and time.monotonic() >= session.started + delay and _git_running(name):
                 during_git = True  # killed a few milliseconds after seeing git run: usually still running
                 break
-            if kind == "guard" and _running(name, b"guard.py") and _running(name, b"600"):
+            if kind == "guard" and _running(name, b"guard.py", session.process.pid) and _running(name, b"600", session.process.pid):
                 during_guard = True  # the guard and the helper it started, each in the guard's group
                 break
             time.sleep(0.002 if kind == "git" else 0.01)
         if session.process.poll() is not None:  # it ended on its own: too few kills, as asserted below
             break
         elapsed = time.monotonic() - session.started
+        tree = _tree(session.process.pid)
+        tree.pop(session.process.pid, None)
         session.kill()
         figures["kills"] += 1
         figures["early"] += elapsed < 3.0
@@ -211,9 +243,9 @@ def test_kill_nine_at_random_moments_then_resume(tmp_path):
         if session.errors():
             figures["failed_resumes"] += 1
         grace = time.monotonic() + GRACE_S
-        while _survivors(name, repo / ".simopt") and time.monotonic() < grace:
+        while _survivors(name, repo / ".simopt", tree) and time.monotonic() < grace:
             time.sleep(0.05)
-        orphans = _survivors(name, repo / ".simopt")
+        orphans = _survivors(name, repo / ".simopt", tree)
         figures["orphans"] += len(orphans)
         for pid in orphans:  # so that later checks are not disturbed
             os.kill(pid, signal.SIGKILL)
