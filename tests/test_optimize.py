@@ -143,9 +143,13 @@ def test_generic_session_survives_kill_9_and_resumes(tinyrepo):
 
 def test_ctrl_c_records_the_experiment_as_interrupted(tinyrepo):
     history = tinyrepo / "results" / "c" / "history.jsonl"
-    process = optimize(tinyrepo, "c")
-    wait_for_lines(history, 1, process)
-    time.sleep(0.5)  # inside experiment 1
+    marker = tinyrepo.parent / "proposing"
+    # the session line comes first, then the base's calibration: the marker says experiment 1 began
+    process = optimize(tinyrepo, "c", "--agent", f"command:touch {marker} && sleep 30")
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err + out + history.read_text()
