@@ -22,10 +22,10 @@ HISTORY_FILE = "history.jsonl"
 LINE_TYPES = ("session", "resume", "experiment", "checkpoint")
 # The fixed status vocabulary of an experiment, in display order (docs/history.md).
 STATUSES = ("keep", "discard", "scope_violation", "crash", "timeout", "different_output",
-            "guard_fail", "holdout_fail", "tamper", "no_proposal", "interrupted")
+            "guard_fail", "holdout_fail", "tamper", "no_proposal", "interrupted", "busy")
 
 # The fields simopt reads, with their types: a trailing "?" allows null, "!" marks a required field.
-_METRIC = {"verdict": "str?", "ratio": "number?", "ci": "interval?", "pairs": "int?", "lanes": "int?",
+_METRIC = {"name": "str?", "verdict": "str?", "ratio": "number?", "ci": "interval?", "pairs": "int?", "lanes": "int?",
            "confidence": "number?", "baseline_s": "number?", "candidate_s": "number?"}
 _GUARDS = {"passed": "int?", "failed": "int?", "seed": "int?", "failures": "list?"}
 _USAGE = {"prompt_tokens": "int?", "completion_tokens": "int?", "cost_usd": "number?"}

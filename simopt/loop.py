@@ -23,6 +23,10 @@ from simopt.target import Target
 from simopt.workspace import Workspace
 
 MAX_FAILURES_RECORDED = 5
+BUSY_TRIES = 3  # benchmark decisions a busy machine may spoil before the session stops
+BUSY_WAIT_S = 30.0  # pause between them, for the load to pass
+BUSY_HINT = ("nothing is known against this change: the machine gave the benchmark too little CPU to decide; "
+             "the session stopped and proposes it again when resumed")
 TAMPER_HINT = ("this was seen: simopt runs every candidate in a sandbox and judges it from outside its process "
                "(clocks, digests, checks), so attempts to reach the clock, the judges, the network, files outside "
                "the engine or other processes are refused and recorded; make the simulator itself do less work "
@@ -178,17 +182,26 @@ def _pipeline(setup: Experiment, n: int, brief: Brief, stage: Callable[[str], No
     stage("bench")
     started = time.perf_counter()
     try:
-        result = evaluator.bench(
-            workspace.best_dir, workspace.worktree,
-            max_seconds=setup.max_seconds, min_effect=setup.min_effect, progress=lambda elapsed_s, pairs: stage(f"bench: {pairs} pairs"),
-            stop_when_not_faster=True,  # only `faster` is kept: stop once the interval rules it out
-        )
+        for attempt in range(1, BUSY_TRIES + 1):
+            result = evaluator.bench(
+                workspace.best_dir, workspace.worktree,
+                max_seconds=setup.max_seconds, min_effect=setup.min_effect, progress=lambda elapsed_s, pairs: stage(f"bench: {pairs} pairs"),
+                stop_when_not_faster=True,  # only `faster` is kept: stop once the interval rules it out
+            )
+            if result["verdict"] != "busy" or attempt == BUSY_TRIES:
+                break
+            stage(f"bench: the machine is busy (the runners got {_share(result)} of a CPU); retrying in {BUSY_WAIT_S:g} s")
+            time.sleep(BUSY_WAIT_S)
     except CheckFailed as failure:
         raise _check_stop(failure) from None
     finally:
         timings["bench_s"] = round(time.perf_counter() - started, 3)
     record["metric"] = metric_summary(result)
     verdict = result["verdict"]
+    if verdict == "busy":
+        raise _Stop("busy", f"the machine was too busy to measure, {BUSY_TRIES} times: {result.get('lanes', 0)} lane(s) "
+                    f"in {result.get('seconds', 0):.0f} s, the runners got {_share(result)} of a CPU", BUSY_HINT,
+                    bench=_bench_evidence(result))
     if verdict == "faster":
         stage("keep")
         trailer = {"tag": workspace.tag, "n": n, **record["metric"], "guard_seed": record["guards"]["seed"]}
@@ -273,7 +286,12 @@ def _guard_stop(guards: dict[str, Any]) -> _Stop:
 def metric_summary(result: dict[str, Any]) -> dict[str, Any]:
     """The bench fields a history record keeps."""
     keys = ("verdict", "ratio", "ci", "pairs", "lanes", "confidence", "baseline_s", "candidate_s")
-    return {key: result.get(key) for key in keys}
+    return {"name": result.get("metric"), **{key: result.get(key) for key in keys}}
+
+
+def _share(result: dict[str, Any]) -> str:
+    share = result.get("cpu_share")
+    return f"{share:.0%}" if isinstance(share, (int, float)) else "none"
 
 
 def _bench_evidence(result: dict[str, Any]) -> dict[str, Any]:

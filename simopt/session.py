@@ -213,6 +213,14 @@ def _settings(options: Options, stored: dict[str, Any], target, tag: str) -> tup
     return config, scenario
 
 
+def _metric_name(evaluator) -> str:
+    """What the session measures: netsim's CPU seconds; for a command target, whatever its bench
+    prints as METRIC, which is known only once it ran (each experiment's metric.name says it)."""
+    if hasattr(evaluator, "metric_name"):
+        return evaluator.metric_name or "METRIC"
+    return "cpu_s"
+
+
 def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, sandbox: str, config: dict[str, Any]):
     """The session's workspace, the base's benchmark digest (the reference every candidate must
     match) and its history, the session line written first for a new session.
@@ -235,7 +243,7 @@ def _open_workspace(repo, tag: str, target, history, evaluator, agent: str, sand
             ensure_new(repo, tag)
             append_record(results / "history.jsonl",
                           _session_line(tag, root, target, evaluator.scenario_name, repo.head.commit.hexsha, agent, sandbox,
-                                        config, getattr(evaluator, "metric_name", None) or "cpu_s"))
+                                        config, _metric_name(evaluator)))
             history = read_history(results / "history.jsonl")
         base = history.session["base_commit"]
         workspace = open_workspace(repo, tag, base, _best_commit(history.experiments, base), lock=lock)
@@ -386,6 +394,9 @@ class _Runner:
             self.reporter.experiment(record, self.best_speedup())
             if record["status"] == "interrupted":
                 return EXIT_INTERRUPTED, "interrupted by the user"
+            if record["status"] == "busy":
+                return EXIT_UNAVAILABLE, (f"the machine is too busy to measure experiment {n}; nothing is known against "
+                                          "it: resume with --resume when the machine is quieter (it is proposed again)")
             crashes = crashes + 1 if record["status"] in ("crash", "timeout") else 0
             if crashes >= MAX_CONSECUTIVE_CRASHES:
                 return EXIT_FAILURE, f"{crashes} consecutive crashes"
@@ -440,6 +451,7 @@ class _Runner:
             experiment=n, scenario=self.scenario, editable=target.editable, protected=target.protected,
             best_commit=self.setup.workspace.best_commit, best_speedup=self.best_speedup(),
             recent=tuple(self.experiments[-RECENT_IN_BRIEF:]),
+            unmeasured=sum(1 for record in self.experiments if record.get("status") == "busy"),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -85,6 +86,10 @@ def test_resumed_session_continues_the_queue_at_its_experiment_number(repo, tmp_
             make_diff(repo, f"def work(n):\n    return sum(range(n))  # {marker}\n", f"Description: {marker}\n")
         )
     assert PatchQueueProposer(queue).propose(brief(3), repo).description == "c"
+    git(repo, "checkout", "-q", "--", ".")
+    # experiment 2 could not be measured (a busy machine): experiment 3 proposes patch 2 again
+    again = dataclasses.replace(brief(3), unmeasured=1)
+    assert PatchQueueProposer(queue).propose(again, repo).description == "b"
 
 
 def test_a_patch_that_does_not_apply_raises_with_gits_message(repo, tmp_path):

@@ -84,6 +84,10 @@ class MarkerEvaluator:
         if "INTERRUPT" in code:
             raise KeyboardInterrupt
         progress(0.5, 40)
+        self.benches = getattr(self, "benches", 0) + 1
+        if "BUSY" in code and (self.benches < 3 or "ALWAYS" in code):
+            return {"verdict": "busy", "ratio": None, "ci": None, "pairs": 12, "lanes": 1, "confidence": None,
+                    "baseline_s": 1.0, "candidate_s": 1.0, "cpu_share": 0.21, "seconds": 60.0}
         if "NOGAIN" in code:
             return {"verdict": "not-faster", "ratio": 1.002, "ci": [0.992, 1.012], "pairs": 300, "confidence": 0.4,
                     "baseline_s": 1.0, "candidate_s": 1.0}
@@ -320,3 +324,18 @@ def test_the_discard_hint_tells_a_wide_interval_from_a_small_effect(metric, word
     from simopt.loop import _discard_hint
 
     assert words in _discard_hint(metric, 0.03)
+
+
+def test_a_busy_machine_is_retried_then_stops_without_a_verdict(session, monkeypatch):
+    import simopt.loop
+
+    monkeypatch.setattr(simopt.loop, "BUSY_WAIT_S", 0.01)
+    record, stages = session(edit("BUSY FAST"))  # busy twice, then measured: the third try decides
+    assert record["status"] == "keep"
+    assert sum("the machine is busy (the runners got 21% of a CPU)" in stage for stage in stages) == 2
+
+    record, _ = session(edit("BUSY ALWAYS"), n=2)
+    assert record["status"] == "busy" and record["commit"] is None
+    assert "too busy to measure, 3 times: 1 lane(s) in 60 s, the runners got 21% of a CPU" in record["asi"]["rollback_reason"]
+    assert "nothing is known against this change" in record["asi"]["next_action_hint"]
+    assert record["metric"]["verdict"] == "busy"

@@ -233,12 +233,12 @@ def test_a_session_gives_keep_early_discard_guard_fail_and_scope_violation(queue
     assert code == 0, err + out
     lines = [json.loads(line) for line in (queuesim / "results" / "own" / "history.jsonl").read_text().splitlines()]
     session, *experiments = lines
-    assert session["metric"] == "seconds" and session["config"]["max_seconds"] == 20
+    assert session["metric"] == "METRIC" and session["config"]["max_seconds"] == 20
     statuses = [(e["status"], (e["metric"] or {}).get("verdict")) for e in experiments]
     print(json.dumps(experiments, indent=1))
     assert statuses == [("keep", "faster"), ("discard", "not-faster"), ("guard_fail", None), ("scope_violation", None)]
     keep, no_op, behaviour, scope = experiments
-    assert keep["metric"]["ratio"] < 0.5
+    assert keep["metric"]["ratio"] < 0.5 and keep["metric"]["name"] == "seconds"
     assert no_op["timings"]["bench_s"] < session["config"]["max_seconds"] * 0.8  # stopped early
     assert "stopped early" in no_op["asi"]["next_action_hint"]
     assert behaviour["guards"]["failures"][0]["test"] == "equal_output"

@@ -24,6 +24,9 @@ class Brief:
     best_speedup: float
     recent: tuple[dict[str, Any], ...] = ()
     """The last experiments as recorded in history.jsonl (status, description, metric, asi)."""
+    unmeasured: int = 0
+    """Earlier experiments of the session the machine was too busy to measure (status `busy`): a
+    patch queue proposes their patches again, so experiment n applies patch n - unmeasured."""
 
     def to_markdown(self) -> str:
         lines = [

@@ -10,7 +10,8 @@ leading text, so a header never disturbs the diff.
 
 Resume rule: experiment n applies the n-th patch of the queue (1-based, in name order). A
 resumed session continues its numbering, so it continues the queue where it stopped; the patch
-of an experiment that was interrupted is not retried.
+of an experiment that was interrupted is not retried; that of one the machine was too busy to
+measure (`busy`) is.
 """
 
 from __future__ import annotations
@@ -90,9 +91,10 @@ class PatchQueueProposer:
         """Apply the patch that belongs to `brief.experiment` and describe it from its header."""
         if brief.experiment < 1:
             raise ValueError(f"experiment(={brief.experiment}) must be >= 1")
-        if brief.experiment > len(self.queue):
+        index = brief.experiment - 1 - brief.unmeasured
+        if index >= len(self.queue):
             raise ProposerExhausted(f"all {len(self.queue)} patches of {self.directory} were proposed")
-        patch = self.queue[brief.experiment - 1]
+        patch = self.queue[max(index, 0)]
         header = parse_header(patch.read_text(encoding="utf-8", errors="replace"))
         apply_patch(patch, Path(worktree))
         return Proposal(

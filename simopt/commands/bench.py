@@ -11,6 +11,7 @@ from simopt.errors import UserError
 from simopt.sandbox.option import add_option, apply_option
 
 EXIT_NO_MEASUREMENT = 1  # the candidate crashed or computed something else
+EXIT_BUSY = 3  # the machine gave the runners too little CPU to decide: nothing is known
 SCENARIO_MIN_EFFECT = 0.01
 
 
@@ -82,6 +83,8 @@ def _main_scenario(args: argparse.Namespace, env) -> int:
         console = env.console()
         for line in summary_lines(result):
             console.print(line)
+    if result["verdict"] == "busy":
+        return EXIT_BUSY
     return EXIT_NO_MEASUREMENT if result["verdict"] in ("crash", "different-output", "tamper") else 0
 
 
@@ -111,6 +114,10 @@ def summary_lines(result: dict) -> list[str]:
     if result["verdict"] in ("crash", "tamper"):
         what = "candidate crashed:" if result["verdict"] == "crash" else "candidate caught tampering:"
         return lines + [what, *str(result.get("error")).splitlines()]
+    if result["verdict"] == "busy":
+        share = result.get("cpu_share")
+        lines.append(f"busy         the runners got {share:.0%} of a CPU; {result.get('lanes') or 0} lane(s) in "
+                     f"{result['seconds']:.0f} s (a verdict needs 4): rerun when the machine is quieter, or with more --max-seconds")
     if result["verdict"] == "different-output":
         return lines + [f"digests      baseline {result['digest_baseline']}", f"             candidate {result['digest_candidate']}"]
     if result["ratio"] is not None:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 from simopt.errors import UserError
 from simopt.measure.sequential import Progress, run_sequential
-from simopt.measure.stats import (ALPHA, Decision, decide_lanes, look_alpha, median, median_interval,
+from simopt.measure.stats import (ALPHA, MIN_LANES, Decision, decide_lanes, look_alpha, median, median_interval,
                                   median_standard_error)
 from simopt.runner.client import DEFAULT_ENGINE, Runner, RunnerError
 
@@ -45,6 +45,7 @@ FUTILITY_ALPHA = ALPHA
 TARGET_STEP_S = 0.015  # slices sized for 10-20 ms of work
 MIN_UNIT_S = 0.001  # a step this short on both sides times the protocol, not the engine
 PROBE_SLICES = 200  # equal slices of simulated time in the warm-up run that places the boundaries
+BUSY_SHARE = 0.5  # below this share of a CPU while timed, a decision without enough lanes is `busy`
 MAX_PADDING = 4096  # environment padding of a lane, in bytes: moves the stack anywhere within a page
 LANE_LAYOUTS = ("fixed", "random")
 
@@ -263,6 +264,7 @@ def compare_versions(
     looks = FUTILITY_LOOKS if stop_when_not_faster else LANE_LOOKS
     futility_alpha = FUTILITY_ALPHA if stop_when_not_faster else None
     wall_ratios: list[float] = []
+    timed = [0.0, 0.0]  # CPU and wall seconds of every timed step: how much of the CPU the runners got
     lanes: list[Lane] = []  # every lane measured so far, the active one last
     lane_medians: list[float] = []  # of retired lanes only: each covers the same amount of work
     lane_errors: list[float] = []  # standard error of each of them, from its own pairs
@@ -274,7 +276,7 @@ def compare_versions(
     stopping = threading.Event()
     report = {
         "version": 1,
-        "metric": "time",
+        "metric": "cpu_s",
         "clock": None,
         "min_effect": min_effect,
         "seed": seed,
@@ -338,6 +340,8 @@ def compare_versions(
                 lane_seeds.append(lane.seed)
                 pending = order_lane()
             (base_s, base_wall), (cand_s, cand_wall) = lanes[-1].step()
+            timed[0] += base_s + cand_s
+            timed[1] += base_wall + cand_wall
             if max(base_s, cand_s) < MIN_UNIT_S or min(base_s, cand_s) <= 0 or min(base_wall, cand_wall) <= 0:
                 return None
             wall_ratios.append(math.log(cand_wall / base_wall))
@@ -379,13 +383,18 @@ def compare_versions(
                 if lane is not None:
                     lane.close()
             executor.shutdown(wait=True, cancel_futures=True)
+    cpu_share = timed[0] / timed[1] if timed[1] > 0 else None
+    verdict = decision.verdict
+    if verdict == "inconclusive" and len(lane_medians) < MIN_LANES and cpu_share is not None and cpu_share < BUSY_SHARE:
+        verdict = "busy"  # the machine, not the candidate: too little CPU to fill enough lanes
     return {
         **report,
         "clock": "cgroup" if lanes and lanes[0].runners[0].sandbox.cgroup is not None else "schedstat",
+        "cpu_share": cpu_share,
         "layout": layout_label(layouts),
         "sandbox": _one(backends),
         **_costs(lanes),
-        "verdict": decision.verdict,
+        "verdict": verdict,
         "ratio": math.exp(decision.median) if decision.median is not None else None,
         "ci": [math.exp(bound) for bound in decision.ci] if decision.ci else None,
         "pairs": decision.pairs,

@@ -21,6 +21,7 @@ PI_STATUS = {
     "discard": "discard",
     "no_proposal": "discard",
     "interrupted": "discard",
+    "busy": "discard",
     "crash": "crash",
     "timeout": "crash",
     "guard_fail": "checks_failed",

@@ -22,6 +22,7 @@ MEANINGS = {
     "tamper": "the candidate tried to deceive or escape its judges; the attempt was refused and recorded",
     "no_proposal": "the proposer changed nothing",
     "interrupted": "the user stopped the session during this experiment",
+    "busy": "the machine was too busy to measure the change; the session stopped and proposes it again on resume",
 }
 
 
