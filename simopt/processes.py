@@ -30,14 +30,42 @@ from typing import Any, Callable
 MARKER = "SIMOPT_SESSION"
 _PR_SET_PDEATHSIG = 1
 _WATCHDOG = r"""
-import os, signal, sys
-groups = {}
+import os, shutil, signal, sys, time
+groups, trees = {}, {}
 for line in sys.stdin:
     op, pgid, start = (line.split() + ["", "", ""])[:3]
     if op == "+":
         groups[int(pgid)] = start
     elif op == "-":
         groups.pop(int(pgid), None)
+    elif op == "c":  # a sandbox: its cgroup folders (comma-separated) and its private folder or "-"
+        trees[pgid] = (pgid.split(","), start)
+    elif op == "u":
+        trees.pop(pgid, None)
+for folders, private in trees.values():
+    for _ in range(100):  # a setsid() or a fork between two reads escapes the group, not the cgroup
+        pids = set()
+        for folder in folders:
+            try:
+                with open(os.path.join(folder, "cgroup.procs")) as procs:
+                    pids.update(int(pid) for pid in procs.read().split())
+            except (OSError, ValueError):
+                pass
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+    if private != "-":
+        shutil.rmtree(private, ignore_errors=True)
 for pgid, start in groups.items():
     try:
         with open(f"/proc/{pgid}/stat", "rb") as stat:
@@ -69,6 +97,7 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._groups: dict[int, str] = {}
+        self._trees: dict[str, str] = {}  # cgroup folders -> private folder of a sandbox
 
     def register(self, pgid: int) -> None:
         with self._lock:
@@ -79,6 +108,18 @@ class _Watchdog:
         with self._lock:
             if self._groups.pop(pgid, None) is not None:
                 self._send(f"- {pgid}\n")
+
+    def guard_tree(self, folders: list[str], private: str | None) -> str:
+        key = ",".join(folders)
+        with self._lock:
+            self._trees[key] = private or "-"
+            self._send(f"c {key} {self._trees[key]}\n")
+        return key
+
+    def release_tree(self, key: str) -> None:
+        with self._lock:
+            if self._trees.pop(key, None) is not None:
+                self._send(f"u {key}\n")
 
     def _send(self, line: str) -> None:
         for _ in range(2):
@@ -96,11 +137,27 @@ class _Watchdog:
             [sys.executable, "-I", "-S", "-c", _WATCHDOG], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, text=True, start_new_session=True, cwd="/",
         )
-        self._process.stdin.write("".join(f"+ {pgid} {start}\n" for pgid, start in self._groups.items()))
+        self._process.stdin.write("".join(f"+ {pgid} {start}\n" for pgid, start in self._groups.items())
+                                  + "".join(f"c {key} {private}\n" for key, private in self._trees.items()))
         self._process.stdin.flush()
 
 
 _watchdog = _Watchdog()
+
+
+def guard_sandbox(cgroup_folders: list[Path], private: Path | None) -> str:
+    """Have the watchdog kill every process of these cgroups and remove them and `private` if we die
+    first (a process that called setsid() escapes its group and the parent-death signal, not its
+    cgroup). Returns the key for `release_sandbox` (paths must hold no whitespace or comma)."""
+    folders = [str(folder) for folder in cgroup_folders]
+    if any(any(c.isspace() or c == "," for c in text) for text in [*folders, str(private or "")]):
+        raise ValueError(f"cannot guard paths with whitespace or commas: {folders}, {private}")
+    return _watchdog.guard_tree(folders, str(private) if private else None)
+
+
+def release_sandbox(key: str) -> None:
+    """The sandbox was closed and cleaned up by us: the watchdog forgets it."""
+    _watchdog.release_tree(key)
 
 
 def _start_time(pid: int) -> str:

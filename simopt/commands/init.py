@@ -60,8 +60,8 @@ BENCH = '''\
 
 Fill in `workload(seed)`: one representative, seeded run of the simulator that returns its
 outcome. `python {bench}` times ITERATIONS runs, printing one `METRIC seconds=...` line each: the
-CPU time of the thread that ran it (time.thread_time(); inside simopt's sandbox the process-wide
-time.process_time() advances in whole scheduler ticks). `python {bench} --output SEED` prints one
+CPU time of the thread that ran it (time.thread_time(): exact, and blind to other threads'
+start-up work). `python {bench} --output SEED` prints one
 run's outcome, which simopt compares between the base and every candidate (equal_output): return
 everything that must not change.
 """

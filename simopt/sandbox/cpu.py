@@ -3,9 +3,10 @@
 Preferred: a cgroup per sandbox (v2 `cpu.stat`, or v1 `cpuacct.usage` in nanoseconds), which
 counts every thread and every process of the tree, exited ones included, and also caps its
 memory and its number of processes. Where no cgroup can be created (not root, no delegated
-subtree), the fallback sums `/proc/PID/task/TID/schedstat` (nanoseconds) over the live
-processes of the tree; CPU of a process that already exited is then lost, so the runner keeps
-every process alive until its time has been read. Nothing here runs in the sandboxed process.
+subtree), the fallback sums the CPU clocks of the live processes of the tree (every thread,
+exited threads included; `/proc/PID/task/TID/schedstat` where that clock cannot be read); CPU
+of a process that already exited is then lost, so the runner keeps every process alive until
+its time has been read. Nothing here runs in the sandboxed process.
 """
 
 from __future__ import annotations
@@ -117,7 +118,12 @@ class Cgroup:
         """Whether the memory limit was hit (the kernel killed or refused for it)."""
         try:
             if self.version == 1 and "memory" in self.paths:
-                return int((self.paths["memory"] / "memory.failcnt").read_text()) > 0
+                if int((self.paths["memory"] / "memory.failcnt").read_text()) > 0:
+                    return True
+                # Recent kernels may leave failcnt at 0 after an OOM kill (seen on 6.18); the kill is counted.
+                control = (self.paths["memory"] / "memory.oom_control").read_text().split()
+                counts = dict(zip(control[::2], control[1::2]))
+                return int(counts.get("oom_kill", 0)) > 0
             if self.version == 2:
                 events = (self.paths["unified"] / "memory.events").read_text().split()
                 counts = dict(zip(events[::2], map(int, events[1::2])))
@@ -179,9 +185,17 @@ class ProcessTreeClock:
         return found
 
     def usage_ns(self) -> int:
-        """Sum of on-CPU nanoseconds of every thread of the tree."""
+        """Sum of on-CPU nanoseconds of every thread of the tree (of its live processes)."""
         total = 0
         for pid in self.pids():
+            try:
+                # The process's own CPU clock (what clock_getcpuclockid(pid) names): every thread it
+                # ever had, exited ones included. The schedstat of /proc/PID/task/* below forgets a
+                # thread as soon as it exits, so work done in a short-lived thread would be lost.
+                total += time.clock_gettime_ns((~pid << 3) | 2)
+                continue
+            except OSError:
+                pass
             try:
                 tasks = os.listdir(f"/proc/{pid}/task")
             except OSError:

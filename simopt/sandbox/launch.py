@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Sequence
 
 from simopt.errors import UserError
+from simopt.processes import guard_sandbox, release_sandbox
 from simopt.sandbox import backends
 from simopt.sandbox.cpu import Cgroup, ProcessTreeClock
 from simopt.sandbox.policy import Policy
@@ -71,8 +72,9 @@ def description(backend: str) -> str:
 class Sandboxed:
     """A process tree started under a policy: its Popen, its CPU clock, and how to end it."""
 
-    def __init__(self, process: subprocess.Popen, backend: str, cgroup: Cgroup | None, tmp: Path | None) -> None:
-        self.process, self.backend, self.cgroup, self.tmp = process, backend, cgroup, tmp
+    def __init__(self, process: subprocess.Popen, backend: str, cgroup: Cgroup | None, tmp: Path | None,
+                 guard: str | None = None) -> None:
+        self.process, self.backend, self.cgroup, self.tmp, self.guard = process, backend, cgroup, tmp, guard
         self.clock = cgroup if cgroup is not None else ProcessTreeClock(process.pid)
         self._closed = False
 
@@ -118,6 +120,8 @@ class Sandboxed:
             self.cgroup.remove()
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.guard is not None:
+            release_sandbox(self.guard)
 
 
 def spawn(argv: Sequence[str], policy: Policy, *, backend: str | None = None, pass_fds: Sequence[int] = (),
@@ -149,6 +153,10 @@ def spawn(argv: Sequence[str], policy: Policy, *, backend: str | None = None, pa
     else:
         env = {**policy.env, "HOME": str(tmp), "TMPDIR": str(tmp)}
         command, cwd = list(argv), (tmp if policy.cwd == "/tmp" else policy.cwd)
+    # Should simopt die first, the watchdog kills the cgroup's processes and removes it and the
+    # private folder: the parent-death signal reaches only the sandbox's first process, and under
+    # Landlock (no pid namespace) a descendant that called setsid() would outlive it.
+    guard = guard_sandbox(list(cgroup.paths.values()) if cgroup is not None else [], tmp) if cgroup or tmp else None
     try:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr,
                                    pass_fds=tuple(pass_fds), start_new_session=True, preexec_fn=before_exec)
@@ -157,5 +165,7 @@ def spawn(argv: Sequence[str], policy: Policy, *, backend: str | None = None, pa
             cgroup.remove()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        if guard is not None:
+            release_sandbox(guard)
         raise
-    return Sandboxed(process, backend, cgroup, tmp)
+    return Sandboxed(process, backend, cgroup, tmp, guard)

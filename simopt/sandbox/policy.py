@@ -89,7 +89,6 @@ class Policy:
     memory_bytes: int = 3 * GiB
     max_processes: int = 12
     file_bytes: int = 256 * MiB
-    cpu_seconds: int = 4 * 3600
     fixed_layout: bool = False
 
     def __post_init__(self) -> None:

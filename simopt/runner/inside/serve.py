@@ -69,6 +69,11 @@ class EngineFinder:
         if not fullname.startswith(self.package + "."):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and isinstance(spec.loader, (importlib.machinery.SourcelessFileLoader,
+                                                         importlib.machinery.ExtensionFileLoader)):
+            # a .pyc without its source, or a native extension: code nobody can read, never run
+            raise ImportError(f"{fullname} is compiled code without source ({spec.origin}): only source is imported",
+                              name=fullname, path=spec.origin)
         if spec is None or not str(spec.origin or "").endswith(".py"):
             return spec
         spec.loader = SourceOnlyLoader(fullname, spec.origin, self.codes)
