@@ -308,7 +308,10 @@ class Run:
         return step
 
     def _reached(self, step: Step, what: str) -> None:
-        now, events = step.reply.get("now"), step.reply.get("events")
+        if "now" not in step.reply or "events" not in step.reply:  # the runner's code always sends both
+            raise Tamper(f"{what} was answered without now and events: not the runner's reply",
+                         {"check": "protocol", "reply": _short(step.reply)})
+        now, events = step.reply["now"], step.reply["events"]
         if type(now) is not int or type(events) is not int or events < self.events or now < self.now:
             raise RunCrash(f"{what} answered now={now!r}, events={events!r}: not integers, or behind "
                            f"what it answered before (now {self.now}, events {self.events})", {"reply": _short(step.reply)})
