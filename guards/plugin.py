@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def target_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(target_root):
+def engine(target_root, request):
     """The target's engine API (Simulation, simulate), served by a sandboxed runner.
 
     Candidate code never enters this process: every call is a run in a fresh child of the
@@ -65,10 +66,30 @@ def engine(target_root):
     """
     from simopt.runner.engine import RemoteEngine
 
-    remote = RemoteEngine(target_root, step_timeout_s=STEP_TIMEOUT_S)
+    remote = RemoteEngine(target_root, step_timeout_s=STEP_TIMEOUT_S, on_tamper=_end_the_run(request.config))
     remote.check_loads()  # a package that does not import fails every guard that uses it, at setup
     yield remote
     remote.close()
+
+
+def _end_the_run(config: pytest.Config):
+    """A tamper decides the verdict: record it against the running test and end the guard run at
+    once (no shrinking, no more examples: every later call would fail the same way, after the
+    oracle had worked for nothing)."""
+
+    def end(tamper) -> None:
+        test = record.current() or "(guard run)"
+        config._guard_results.append({
+            "test": test, "outcome": "failed", "when": "call",
+            "message": _first_line(f"the runner caught the candidate tampering: {tamper.reason}"),
+            "counterexample": record.last(test), "tamper": {"reason": tamper.reason, "evidence": tamper.evidence},
+        })
+        _write_results(config)
+        print(f"guard run ended: tamper in {test}: {tamper.reason}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(1)
+
+    return end
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -119,9 +140,13 @@ def _first_line(message: str, limit: int = 600) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    _write_results(session.config)
+
+
+def _write_results(config: pytest.Config) -> None:
     path = os.environ.get("SIMOPT_GUARD_RESULTS")
     if path:
-        document = {"version": 1, "profile": session.config._guard_profile, "tests": session.config._guard_results,
+        document = {"version": 1, "profile": config._guard_profile, "tests": config._guard_results,
                     "coverage": _coverage()}
         Path(path).write_text(json.dumps(document, indent=1), encoding="utf-8")
 

@@ -29,6 +29,11 @@ def start(test: str) -> None:
     _last.pop(test, None)
 
 
+def current() -> str | None:
+    """The test running now (None between tests)."""
+    return _current
+
+
 def show(kind: str, instance: dict[str, Any], *, drawn: bool = True, **details: Any) -> None:
     """Remember the example now being checked by the current test (and its features, if drawn)."""
     if _current is not None:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from simopt.runner.client import DEFAULT_ENGINE, Run, Runner, RunnerError, Tamper
 
@@ -38,9 +38,11 @@ class RemoteEngine:
     """`simulate` and `Simulation` of the engine at `root`, each call a sandboxed run."""
 
     def __init__(self, root: Path | str, *, engine: str = DEFAULT_ENGINE, hash_seed: int | None = None,
-                 step_timeout_s: float = 600.0) -> None:
+                 step_timeout_s: float = 600.0, on_tamper: Callable[[Tamper], None] | None = None) -> None:
+        """`on_tamper` is called once, with the runner closed, when a run is first caught tampering."""
         self.root, self.engine = Path(root), engine
         self.hash_seed, self.step_timeout_s = hash_seed, step_timeout_s
+        self.on_tamper = on_tamper
         self._runner: Runner | None = None
         self.tamper: Tamper | None = None  # once seen, every later call fails with it at once
 
@@ -55,11 +57,14 @@ class RemoteEngine:
         return self._runner
 
     def _discard(self, error: RunnerError | None = None) -> None:
+        first = isinstance(error, Tamper) and self.tamper is None
         if isinstance(error, Tamper):
             self.tamper = error
         if self._runner is not None:
             self._runner.close()
             self._runner = None
+        if first and self.on_tamper is not None:
+            self.on_tamper(error)
 
     def check_loads(self) -> None:
         """Import the engine in a fresh run and end it: a broken package fails here, once."""
