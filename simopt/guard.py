@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from simopt.errors import UserError
 from simopt.processes import run_in_group
@@ -43,11 +43,13 @@ def fresh_seed() -> int:
 
 def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "standard",
                guards_dir: Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-               stop_at_first_failure: bool = False, shrink: bool = True) -> dict[str, Any]:
+               stop_at_first_failure: bool = False, shrink: bool = True, first: Sequence[str] = ()) -> dict[str, Any]:
     """Run the guards in `guards_dir` (default: this harness's guards/) against `target_root`.
 
     `stop_at_first_failure` and `shrink=False` make "does any guard fail?" cheap: the first
-    failure ends the run, reported as found (not shrunk to a smaller counterexample).
+    failure ends the run, reported as found (not shrunk to a smaller counterexample); `first`
+    names test files of the folder to run before the others (what each test draws does not
+    depend on the order: every test's examples come from the seed and its own name).
 
     Returns {version, passed, failed, tamper, seed, profile, duration_s, failures: [{test, message,
     counterexample}], coverage}: `tamper` is the first tampering a runner caught ({reason, evidence}),
@@ -75,7 +77,13 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
             "PYTHONDONTWRITEBYTECODE": "1",
             "SIMOPT_GUARD_SHRINK": "1" if shrink else "0",
         }
-        command = [sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider", "-p", "guards.plugin",
+        files = [folder / name for name in first]
+        missing = [str(path) for path in files if not path.is_file()]
+        if missing:
+            raise UserError(f"no such guard file: {', '.join(missing)}")
+        rest = [path for path in sorted(folder.glob("test_*.py")) if path not in files]
+        targets = [str(path) for path in files + rest] if files else [str(folder)]
+        command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-p", "guards.plugin",
                    f"--hypothesis-seed={seed}", "--rootdir", str(folder)] + (["-x"] if stop_at_first_failure else [])
         returncode, output = _run(command, env, Path(scratch), timeout_s)
         document = _read_results(results_path)

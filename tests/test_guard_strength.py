@@ -13,6 +13,9 @@ from simopt.guard import fresh_seed, run_guards
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_SEED = 20261126
+# The input-space guards run first for the input-space cheats: the same suite and the same draws,
+# only the first failure comes sooner (most of these are caught there, by a big or rare example).
+INPUT_SPACE_FIRST = ("test_input_space.py",)
 
 
 @pytest.mark.slow
@@ -68,7 +71,8 @@ def test_every_input_space_cheat_keeps_the_benchmark_digest(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("cheat", sorted(INPUT_SPACE_CHEATS))
 def test_input_space_cheat_is_caught(tmp_path, cheat):
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True, shrink=False)
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True,
+                        shrink=False, first=INPUT_SPACE_FIRST)
     assert report["failed"] > 0, f"cheat {cheat} ({CHEAT_CLASS[cheat]}) passed every guard (seed {FIXED_SEED})"
     assert report["failures"][0]["test"] != "(suite)", report["failures"][0]["message"]
 
@@ -79,5 +83,6 @@ FRESH_INPUT_SPACE_SAMPLE = sorted(random.Random(FRESH_SEED).sample(sorted(INPUT_
 @pytest.mark.slow
 @pytest.mark.parametrize("cheat", FRESH_INPUT_SPACE_SAMPLE)
 def test_input_space_cheat_is_caught_with_a_fresh_seed(tmp_path, cheat):
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True, shrink=False)
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True,
+                        shrink=False, first=INPUT_SPACE_FIRST)
     assert report["failed"] > 0, f"cheat {cheat} ({CHEAT_CLASS[cheat]}) passed every guard with seed {FRESH_SEED}"
