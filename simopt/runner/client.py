@@ -41,6 +41,7 @@ END_TIMEOUT_S = 10.0
 MAX_REPLY = 512 * 1024 * 1024
 IDLE_GAP_NS = 3_000_000  # CPU a run may use between two of its steps (reading a request, writing a reply)
 IDLE_TOTAL_NS = 30_000_000
+SETTLE_S = 0.005  # at most this long for the run to fall asleep after a reply, before its CPU is read
 STDERR_TAIL = 12
 
 
@@ -247,6 +248,19 @@ class Runner:
         """CPU nanoseconds of the whole sandbox so far."""
         return self.sandbox.usage_ns()
 
+    def settled_usage_ns(self, wait_s: float = SETTLE_S) -> int:
+        """`usage_ns` once no thread of the sandbox is running (waiting at most `wait_s`).
+
+        The kernel adds a running task's CPU time to its cgroup's counter at scheduler ticks and
+        when it stops running, so a read while the run is still returning from its reply can
+        miss up to a tick (4 ms here) of the step, which then shows up between steps. Once every
+        thread sleeps, the counter is exact.
+        """
+        deadline = time.perf_counter() + wait_s
+        while _running_threads(self.sandbox.clock.pids()) and time.perf_counter() < deadline:
+            time.sleep(0.0001)
+        return self.sandbox.usage_ns()
+
     def close(self) -> None:
         """End the active run, the zygote and the sandbox."""
         if self._closed:
@@ -347,13 +361,13 @@ class Run:
 
     def _step(self, request: dict[str, Any], key: str) -> Step:
         runner = self.runner
-        before = runner.usage_ns()
+        before = runner.settled_usage_ns()
         if self._last_ns is not None:
             self._idle(before - self._last_ns)
         wall = time.perf_counter()
         reply = self._exchange(request, key, runner.step_timeout_s)
         wall = time.perf_counter() - wall
-        after = runner.usage_ns()
+        after = runner.settled_usage_ns()
         self._last_ns = after
         self.steps += 1
         return Step(reply, (after - before) / 1e9, wall)
@@ -452,7 +466,7 @@ class Run:
             return
         self.closed = True
         runner = self.runner
-        hidden_ns = runner.usage_ns() - self._last_ns if self._last_ns is not None else 0
+        hidden_ns = runner.settled_usage_ns() - self._last_ns if self._last_ns is not None else 0
         if runner.single:  # the process ends with its only run; nothing after it is believed
             self.sock.close()
             runner.active = None
@@ -481,6 +495,23 @@ class Run:
         if ended.get("leftover"):
             runner.close()
             raise Tamper("a process the run started outlived it", {"check": "leftover process"})
+
+
+def _running_threads(pids: list[int]) -> bool:
+    """Whether any thread of these processes is running or runnable (state R)."""
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat", "rb") as stat:
+                    if stat.read().rsplit(b")", 1)[1].split(None, 1)[0] == b"R":
+                        return True
+            except (OSError, IndexError):
+                continue
+    return False
 
 
 def _short(reply: dict[str, Any]) -> str:
