@@ -136,11 +136,15 @@ class ScenarioEvaluator:
         """Run a guard suite against `root` with a fresh seed: the harness's own unless `guards_dir`.
 
         The visible suite is the installed harness's guards/ (its pytest plugin and oracle live
-        there); the copy in the candidate's checkout is never what judges the candidate.
+        there); the copy in the candidate's checkout is never what judges the candidate. The run
+        stops at the first failing guard, shrunk: one minimal counterexample is what a proposer
+        needs, and a wrong candidate then costs seconds instead of minutes of shrinking every
+        other failure (`simopt guard` still runs them all).
         """
         from simopt.guard import run_guards
 
-        report = run_guards(root, seed=None, profile=profile, guards_dir=guards_dir, timeout_s=self.target.guard_timeout)
+        report = run_guards(root, seed=None, profile=profile, guards_dir=guards_dir, timeout_s=self.target.guard_timeout,
+                            stop_at_first_failure=True)
         if report.get("tamper"):
             tamper = report["tamper"]
             raise CheckFailed("tamper", f"a guard run caught the candidate tampering: {tamper['reason']}",
