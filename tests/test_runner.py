@@ -399,3 +399,26 @@ def test_native_extension_beside_the_source_is_never_loaded(backend, tmp_path):
         with pytest.raises(RunCrash, match="compiled code without source"):
             run.load()
         assert not any("LOADED-NATIVE" in line for line in stderr_lines(runner))
+
+
+def test_the_zygote_empties_a_runs_tmp_whatever_it_left(tmp_path):
+    """Files, nested and read-only-mode directories, symlinks out and a nesting deeper than the
+    recursion limit: all gone, and a symlink's target is left alone."""
+    from simopt.runner.inside.zygote import _empty
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    tmp = tmp_path / "tmp"
+    (tmp / "a" / "b").mkdir(parents=True)
+    (tmp / "a" / "b" / "f").write_text("x")
+    (tmp / "top").write_text("y")
+    (tmp / "link").symlink_to(outside)
+    deep = tmp / "deep"
+    path = deep
+    for _ in range(1500):  # past Python's default recursion limit
+        path = path / "d"
+    path.mkdir(parents=True)
+    _empty(str(tmp))
+    assert list(tmp.iterdir()) == []
+    assert (outside / "keep.txt").read_text() == "keep"
