@@ -103,12 +103,15 @@ def run_session(options: Options, reporter: Reporter, *, proposer: Proposer | No
         _restore_marker(marker)
         raise
     try:
-        if history is None and hasattr(evaluator, "plan_budget"):
+        if hasattr(evaluator, "plan_budget"):
+            # planned on every start, resumed ones too: the session line is written before the
+            # plan, so it holds the budget asked for, and a resumed session plans it again
             try:
                 _fit_budget(options, config, evaluator, reporter)
             except BaseException:
-                workspace.destroy()  # no experiment yet: leave nothing that blocks the tag
-                _remove_history(workspace.results)
+                if not resumed:
+                    workspace.destroy()  # no experiment yet: leave nothing that blocks the tag
+                    _remove_history(workspace.results)
                 raise
         runner = _Runner(target, workspace, evaluator, proposer, base_digest, config, reporter,
                          history.experiments, history.checkpoints)

@@ -290,6 +290,7 @@ def open_workspace(repo: git.Repo, tag: str, base_commit: str, best_commit: str,
 
     root = Path(repo.working_tree_dir)
     _ensure_ignored(repo, STATE_DIR)
+    _ensure_ignored(repo, RESULTS_DIR if not repo.git.ls_files(RESULTS_DIR) else f"{RESULTS_DIR}/{tag}")
     workspace = Workspace(root, tag, base_commit, best_commit)
     workspace._lock = lock or lock_session(root, tag)
     try:
