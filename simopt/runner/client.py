@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from simopt.runner.results import ForgedDigest, InvalidResult, check_result
+from simopt.sandbox.cpu import any_running
 
 INSIDE = Path(__file__).resolve().parent / "inside"
 DEFAULT_ENGINE = "simopt/netsim"
@@ -258,7 +259,7 @@ class Runner:
         thread sleeps, the counter is exact.
         """
         deadline = time.perf_counter() + wait_s
-        while _running_threads(self.sandbox.clock.pids()) and time.perf_counter() < deadline:
+        while any_running(self.sandbox.clock.pids()) and time.perf_counter() < deadline:
             time.sleep(0.0001)
         return self.sandbox.usage_ns()
 
@@ -501,23 +502,6 @@ class Run:
         if ended.get("leftover"):
             runner.close()
             raise Tamper("a process the run started outlived it", {"check": "leftover process"})
-
-
-def _running_threads(pids: list[int]) -> bool:
-    """Whether any thread of these processes is running or runnable (state R)."""
-    for pid in pids:
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{task}/stat", "rb") as stat:
-                    if stat.read().rsplit(b")", 1)[1].split(None, 1)[0] == b"R":
-                        return True
-            except (OSError, IndexError):
-                continue
-    return False
 
 
 def _short(reply: dict[str, Any]) -> str:

@@ -196,14 +196,35 @@ class ProcessTreeClock:
                 continue
             except OSError:
                 pass
-            try:
-                tasks = os.listdir(f"/proc/{pid}/task")
-            except OSError:
-                continue
-            for tid in tasks:
+            for stat in task_files(pid, "schedstat"):
                 try:
-                    with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
-                        total += int(stat.read().split()[0])
-                except (OSError, ValueError, IndexError):
+                    total += int(stat.split()[0])
+                except (ValueError, IndexError):
                     pass
         return total
+
+
+def task_files(pid: int, name: str) -> list[bytes]:
+    """`/proc/PID/task/TID/<name>` of every thread of `pid` still there (none if `pid` is gone)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/{name}", "rb") as file:
+                found.append(file.read())
+        except OSError:
+            continue
+    return found
+
+
+def any_running(pids: list[int]) -> bool:
+    """Whether any thread of these processes is running or runnable (state R)."""
+    for pid in pids:
+        for stat in task_files(pid, "stat"):
+            fields = stat.rsplit(b")", 1)[-1].split(None, 1)
+            if fields and fields[0] == b"R":
+                return True
+    return False
