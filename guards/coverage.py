@@ -76,6 +76,15 @@ def merge(drawn: dict[str, list[int] | None], instance: dict[str, Any]) -> None:
         drawn[name] = [min(current[0], found[0]), max(current[1], found[1])] if current else list(found)
 
 
+def merged(one: dict[str, list[int] | None], other: dict[str, list[int] | None]) -> dict[str, list[int] | None]:
+    """The ranges drawn by two runs together (a feature absent or undefined in both stays None)."""
+    both = {}
+    for name in one.keys() | other.keys():
+        ranges = [found for found in (one.get(name), other.get(name)) if found]
+        both[name] = [min(r[0] for r in ranges), max(r[1] for r in ranges)] if ranges else None
+    return both
+
+
 def dominates(drawn: list[int] | None, scenario: Range | list[int] | None, floor: int) -> bool | None:
     """Whether the drawn range reaches past the scenario's on both sides (None: undefined there)."""
     if scenario is None:

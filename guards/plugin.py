@@ -8,10 +8,15 @@ holdout folder alike. Environment:
   SIMOPT_GUARD_SHRINK    0: report a failure as found, without shrinking it (when only "does it
                          fail?" matters, as in tests/test_guard_strength.py); default 1
 The hypothesis seed comes from pytest's `--hypothesis-seed`.
+
+Under pytest-xdist (`-n N`, as simopt.guard runs it on a machine with several CPUs) every worker
+has its own runner and oracle worker and writes its own results (SIMOPT_GUARD_RESULTS.gwK, with
+the feature ranges it drew); the controller merges them into SIMOPT_GUARD_RESULTS at the end.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -20,7 +25,7 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 
-from guards import profiles, record
+from guards import coverage, profiles, record
 
 HARNESS_ROOT = Path(__file__).resolve().parents[1]
 STEP_TIMEOUT_S = 120.0  # one step of one run: a candidate that hangs fails its guard, not the session
@@ -145,17 +150,26 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 def _write_results(config: pytest.Config) -> None:
     path = os.environ.get("SIMOPT_GUARD_RESULTS")
-    if path:
-        document = {"version": 1, "profile": config._guard_profile, "tests": config._guard_results,
-                    "coverage": _coverage()}
-        Path(path).write_text(json.dumps(document, indent=1), encoding="utf-8")
+    if not path:
+        return
+    tests, drawn = list(config._guard_results), record.drawn_ranges()
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        path = f"{path}.{worker}"
+    elif config.pluginmanager.hasplugin("dsession"):  # the xdist controller: every worker's results, merged
+        for part in sorted(glob.glob(glob.escape(path) + ".gw*")):
+            document = json.loads(Path(part).read_text(encoding="utf-8"))
+            tests += document["tests"]
+            drawn = coverage.merged(drawn, document["drawn"])
+    document = {"version": 1, "profile": config._guard_profile, "tests": tests, "drawn": drawn,
+                "coverage": _coverage(drawn)}
+    Path(path).write_text(json.dumps(document, indent=1), encoding="utf-8")
 
 
-def _coverage() -> dict | None:
+def _coverage(drawn: dict[str, list[int] | None]) -> dict | None:
     """The run's drawn feature ranges against every shipped scenario's (None when nothing was drawn)."""
-    from guards import coverage, golden
+    from guards import golden
 
-    drawn = record.drawn_ranges()
     if not drawn:
         return None
     scenarios = {name: instance for name, (_, instance) in golden.scenario_instances().items()}

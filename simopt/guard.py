@@ -24,6 +24,12 @@ HARNESS_ROOT = Path(__file__).resolve().parents[1]
 GUARDS_DIR = HARNESS_ROOT / "guards"
 PROFILES = ("quick", "standard", "thorough")
 DEFAULT_TIMEOUT_S = 600.0
+MAX_WORKERS = 4  # guard processes in parallel (pytest-xdist), each with its own runner and oracle
+
+
+def default_workers() -> int:
+    """One guard process per CPU this process may use, at most MAX_WORKERS."""
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def check_target(target_root: Path) -> Path:
@@ -43,13 +49,15 @@ def fresh_seed() -> int:
 
 def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "standard",
                guards_dir: Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-               stop_at_first_failure: bool = False, shrink: bool = True, first: Sequence[str] = ()) -> dict[str, Any]:
+               stop_at_first_failure: bool = False, shrink: bool = True, first: Sequence[str] = (),
+               workers: int | None = None) -> dict[str, Any]:
     """Run the guards in `guards_dir` (default: this harness's guards/) against `target_root`.
 
     `stop_at_first_failure` and `shrink=False` make "does any guard fail?" cheap: the first
     failure ends the run, reported as found (not shrunk to a smaller counterexample); `first`
     names test files of the folder to run before the others (what each test draws does not
-    depend on the order: every test's examples come from the seed and its own name).
+    depend on the order: every test's examples come from the seed and its own name). `workers`
+    guard processes share the tests (default: one per usable CPU, at most MAX_WORKERS).
 
     Returns {version, passed, failed, tamper, seed, profile, duration_s, failures: [{test, message,
     counterexample}], coverage}: `tamper` is the first tampering a runner caught ({reason, evidence}),
@@ -83,8 +91,11 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
             raise UserError(f"no such guard file: {', '.join(missing)}")
         rest = [path for path in sorted(folder.glob("test_*.py")) if path not in files]
         targets = [str(path) for path in files + rest] if files else [str(folder)]
+        workers = default_workers() if workers is None else max(1, workers)
         command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "-p", "guards.plugin",
                    f"--hypothesis-seed={seed}", "--rootdir", str(folder)] + (["-x"] if stop_at_first_failure else [])
+        if workers > 1:  # a crashed worker (a tamper ends its process) is not replaced: the run ends
+            command += ["-n", str(workers), "--dist", "load", "--max-worker-restart", "0"]
         returncode, output = _run(command, env, Path(scratch), timeout_s)
         document = _read_results(results_path)
         tests = document["tests"]
@@ -105,6 +116,7 @@ def run_guards(target_root: Path, *, seed: int | None = None, profile: str = "st
         "tamper": tamper,
         "seed": seed,
         "profile": profile,
+        "workers": workers,
         "target": str(root),
         "duration_s": round(duration, 3),
         "failures": failures,

@@ -92,15 +92,21 @@ def test_a_version_against_itself_is_never_faster_or_slower(tmp_path, workload):
     assert result["clock"] in ("cgroup", "schedstat") and result["layout"] == "fixed"
 
 
+# Ten times the burn per event: a run's fixed cost (fork, import, build) weighs differently on
+# every machine (CI measured 1.13 for 400 against 150), so the gap must dominate it everywhere.
+MUCH_MORE_WORK = 1500
+
+
 def test_a_much_slower_candidate_is_slower(tmp_path, workload):
-    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", work=400), workload, max_seconds=12)
+    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", work=MUCH_MORE_WORK), workload,
+                              max_seconds=12)
     assert result["verdict"] == "slower"
-    assert 1.2 < result["ratio"] < 2.5
+    assert 1.3 < result["ratio"] < 12
     assert result["candidate_s"] > result["baseline_s"]
 
 
 def test_a_much_faster_candidate_is_faster(tmp_path, workload):
-    result = compare_versions(stand_in(tmp_path, "base", work=400), stand_in(tmp_path, "fast"), workload, max_seconds=12)
+    result = compare_versions(stand_in(tmp_path, "base", work=MUCH_MORE_WORK), stand_in(tmp_path, "fast"), workload, max_seconds=12)
     assert result["verdict"] == "faster"
     assert result["ci"][1] < 0.99
 

@@ -69,8 +69,9 @@ def format_report(report: dict, target_arg: Path | None) -> list[str]:
     if report.get("tamper"):
         lines.append(f"TAMPER {report['tamper']['reason']}")
     status = "ok" if report["failed"] == 0 else "FAILED"
+    workers = report.get("workers", 1)
     lines.append(f"guards {status}: {report['passed']} passed, {report['failed']} failed in {report['duration_s']:.1f} s "
-                 f"(profile {report['profile']}, seed {report['seed']})")
+                 f"(profile {report['profile']}, {workers} worker{'s' if workers != 1 else ''}, seed {report['seed']})")
     if report["failed"]:
         target = f" --target {target_arg}" if target_arg else ""
         lines.append(f"reproduce: simopt guard{target} --profile {report['profile']} --seed {report['seed']}")

@@ -99,10 +99,10 @@ class Cgroup:
     def usage_ns(self) -> int:
         """CPU nanoseconds used by every process that ever ran in the cgroup."""
         if self.version == 1:
-            return int((self.paths["cpuacct"] / "cpuacct.usage").read_text())
-        for line in (self.paths["unified"] / "cpu.stat").read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "usage_usec":
+            return int(read_bytes(str(self.paths["cpuacct"] / "cpuacct.usage")))
+        for line in read_bytes(str(self.paths["unified"] / "cpu.stat")).splitlines():
+            key, _, value = line.partition(b" ")
+            if key == b"usage_usec":
                 return int(value) * 1000
         raise OSError("cpu.stat has no usage_usec")
 
@@ -110,7 +110,7 @@ class Cgroup:
         """The processes in the cgroup now."""
         path = self.paths.get("cpuacct", self.paths.get("unified"))
         try:
-            return [int(line) for line in (path / "cgroup.procs").read_text().split()]
+            return [int(line) for line in read_bytes(str(path / "cgroup.procs")).split()]
         except (OSError, ValueError):
             return []
 
@@ -204,6 +204,20 @@ class ProcessTreeClock:
         return total
 
 
+def read_bytes(path: str) -> bytes:
+    """A kernel file's whole content, without Python's buffered file objects: the runner reads
+    these several times per step, and io.open cost more than the read itself. (A seq file may
+    hand out a page per read: read to the end.)"""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, 65536)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def task_files(pid: int, name: str) -> list[bytes]:
     """`/proc/PID/task/TID/<name>` of every thread of `pid` still there (none if `pid` is gone)."""
     try:
@@ -213,8 +227,7 @@ def task_files(pid: int, name: str) -> list[bytes]:
     found = []
     for tid in tasks:
         try:
-            with open(f"/proc/{pid}/task/{tid}/{name}", "rb") as file:
-                found.append(file.read())
+            found.append(read_bytes(f"/proc/{pid}/task/{tid}/{name}"))
         except OSError:
             continue
     return found

@@ -255,6 +255,9 @@ def main() -> int:
     engine, module = str(configure["engine"]), str(configure["module"])
     codes = _compile_engine(engine)
     tmp = os.environ.get("TMPDIR", "/tmp")
+    import gc
+
+    gc.freeze()  # the preloaded modules and compiled engine: no collection in a run touches (copies) their pages
     while True:
         message = control.receive()
         if message is None or message.get("op") == "exit":
