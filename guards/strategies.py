@@ -31,6 +31,16 @@ BANDWIDTHS = (100_000_000, 1_000_000_000, 10_000_000_000, 40_000_000_000, 999_99
 # Past every scenario's range on both sides (the rare draws; guards/rare.py puts them on traffic's path)
 EXTREME_BANDWIDTHS = st.one_of(st.integers(1_000, 999_999), st.integers(100_000_000_000, 4_000_000_000_000))
 DEEP_BUFFERS = st.one_of(st.integers(1_000_000, 3_000_000), st.just(2**40))
+# Built once: link_params and flows_for draw these per link and per flow, and building (and
+# validating) a strategy anew for every link of a benchmark-size graph cost more than drawing.
+_BANDWIDTH = st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000), EXTREME_BANDWIDTHS)
+_DELAY = st.one_of(st.sampled_from((0, 500, 1000)), st.integers(0, 5000), st.integers(100_001, 2_000_000))
+_BUFFER = st.one_of(st.sampled_from((0, 1500, 3000, 150_000)), st.integers(0, 20_000), DEEP_BUFFERS)
+_WEIGHT = st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(60_000, 2**20))
+_LINK = {weighted: st.fixed_dictionaries({"bandwidth_bps": _BANDWIDTH, "delay_ns": _DELAY, "buffer_bytes": _BUFFER,
+                                          "weight": _WEIGHT if weighted else st.just(1)})
+         for weighted in (False, True)}
+_RATE = st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000))
 
 
 def _check_bounds(name: str, low: int, high: int, floor: int) -> None:
@@ -238,12 +248,7 @@ def link_params(draw, *, count: int, weighted: bool | None = None, uniform: bool
     """Bandwidth, delay, buffer and weight for `count` links, all alike or each its own."""
     weighted = draw(st.booleans()) if weighted is None else weighted
     uniform = draw(st.booleans()) if uniform is None else uniform
-    one = st.fixed_dictionaries({
-        "bandwidth_bps": st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000), EXTREME_BANDWIDTHS),
-        "delay_ns": st.one_of(st.sampled_from((0, 500, 1000)), st.integers(0, 5000), st.integers(100_001, 2_000_000)),
-        "buffer_bytes": st.one_of(st.sampled_from((0, 1500, 3000, 150_000)), st.integers(0, 20_000), DEEP_BUFFERS),
-        "weight": st.one_of(st.integers(1, 4), st.integers(1, 4), st.integers(60_000, 2**20)) if weighted else st.just(1),
-    })
+    one = _LINK[weighted]
     if uniform:
         return [draw(one)] * count
     return [draw(one) for _ in range(count)]
@@ -267,26 +272,34 @@ def flows_for(draw, *, endpoints: list[int], min_flows: int = 1, max_flows: int 
     _check_bounds("packets", 1, max_packets, 1)
     count = draw(st.integers(min_flows, max_flows))
     pattern = draw(st.sampled_from(("random", "incast", "same-pair")))
-    fixed_src = draw(st.sampled_from(endpoints))
-    fixed_dst = draw(st.sampled_from([e for e in endpoints if e != fixed_src]))
+    fixed_src = _pick(draw, endpoints)
+    fixed_dst = _pick(draw, endpoints, besides=fixed_src)
     ids = draw(st.lists(st.integers(0, 10_000), min_size=count, max_size=count, unique=True))
+    size, start = flow_bytes(mtu=mtu, max_packets=max_packets), st.one_of(st.just(0), st.integers(0, max_start_ns))
     flows = []
     for fid in ids:
         if pattern == "same-pair":
             src, dst = fixed_src, fixed_dst
         elif pattern == "incast":
             dst = fixed_dst
-            src = draw(st.sampled_from([e for e in endpoints if e != dst]))
+            src = _pick(draw, endpoints, besides=dst)
         else:
-            src = draw(st.sampled_from(endpoints))
-            dst = draw(st.sampled_from([e for e in endpoints if e != src]))
+            src = _pick(draw, endpoints)
+            dst = _pick(draw, endpoints, besides=src)
         flows.append({
             "id": fid, "src": src, "dst": dst,
-            "bytes": draw(flow_bytes(mtu=mtu, max_packets=max_packets)),
-            "start_ns": draw(st.one_of(st.just(0), st.integers(0, max_start_ns))),
-            "rate_bps": draw(st.one_of(st.sampled_from(BANDWIDTHS), st.integers(50_000_000, 50_000_000_000))),
+            "bytes": draw(size),
+            "start_ns": draw(start),
+            "rate_bps": draw(_RATE),
         })
     return flows
+
+
+def _pick(draw, items: list[int], besides: int | None = None) -> int:
+    """One of `items` (other than `besides`), drawn as an index: like sampled_from, shrinking
+    towards the first, without building a strategy over a new list for every flow."""
+    others = items if besides is None else [item for item in items if item != besides]
+    return others[draw(st.integers(0, len(others) - 1))]
 
 
 @st.composite
