@@ -44,10 +44,11 @@ from simopt.scenario import build_instance, default_repo, load_scenario
 HOOK = "\nimport sys as _sys\n_sys.setprofile(lambda *args: None)\n"
 LAYOUT_SHIFT = "\n_LAYOUT_SHIFT = [[None] * (i % 13) for i in range({objects})]\n"
 # The stretch reads the thread's CPU clock (time.thread_time: CLOCK_THREAD_CPUTIME_ID, exact to the
-# nanosecond), not time.process_time: the runner's sandbox sets RLIMIT_CPU, and with a process-wide
-# CPU limit the kernel serves CLOCK_PROCESS_CPUTIME_ID from its tick-updated group timer, so inside a
-# runner process_time() moves in 4 ms steps and a spin on it overshoots by up to a tick per call
-# (measured: a "2%" stretch read 1.06-1.08 per step from outside). The engine is single-threaded.
+# nanosecond), not time.process_time: wherever a process-wide CPU limit is set (the sandbox set
+# RLIMIT_CPU until 2026-12-02), the kernel serves CLOCK_PROCESS_CPUTIME_ID from its tick-updated
+# group timer, process_time() moves in 4 ms steps and a spin on it overshoots by up to a tick per
+# call (measured then: a "2%" stretch read 1.06-1.08 per step from outside). The engine is
+# single-threaded, so its thread's clock is all of its work.
 # STRETCH_MARK goes at the top of the package (after its docstring and __future__ imports): the
 # import is a timed step (load), so it is stretched too. Each stretch covers all the CPU the thread
 # used since the previous one ended, so the request parsing between two engine calls (the

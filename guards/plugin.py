@@ -71,7 +71,12 @@ def engine(target_root, request):
     """
     from simopt.runner.engine import RemoteEngine
 
-    remote = RemoteEngine(target_root, step_timeout_s=STEP_TIMEOUT_S, on_tamper=_end_the_run(request.config))
+    class Engine(RemoteEngine):
+        def Simulation(self, *args, **kwargs):  # noqa: N802  (simulate comes through here too)
+            _stop_if_another_failed(request.config)
+            return super().Simulation(*args, **kwargs)
+
+    remote = Engine(target_root, step_timeout_s=STEP_TIMEOUT_S, on_tamper=_end_the_run(request.config))
     remote.check_loads()  # a package that does not import fails every guard that uses it, at setup
     yield remote
     remote.close()
@@ -97,7 +102,26 @@ def _end_the_run(config: pytest.Config):
     return end
 
 
+def _stop_file(config: pytest.Config) -> Path | None:
+    """Where the first failure is announced to the other workers, when only the first one matters
+    (`-x` under xdist: xdist would let every worker finish the tests already sent to it)."""
+    path = os.environ.get("SIMOPT_GUARD_RESULTS")
+    if path and config.getoption("maxfail", 0) == 1 and os.environ.get("PYTEST_XDIST_WORKER"):
+        return Path(path + ".stop")
+    return None
+
+
+def _stop_if_another_failed(config: pytest.Config) -> None:
+    """End this worker, its results written, once a guard failed anywhere in an `-x` run."""
+    stop = _stop_file(config)
+    if stop is not None and stop.exists():
+        _write_results(config)
+        sys.stdout.flush()
+        os._exit(0)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    _stop_if_another_failed(item.config)
     record.start(item.nodeid)
 
 
@@ -119,6 +143,9 @@ def _remember(config: pytest.Config, report: pytest.TestReport, error: BaseExcep
         tamper = _tamper_in(error)
         if tamper is not None:
             entry["tamper"] = {"reason": tamper.reason, "evidence": tamper.evidence}
+        stop = _stop_file(config)
+        if stop is not None:
+            stop.touch()
     config._guard_results.append(entry)
 
 

@@ -101,3 +101,15 @@ def test_cli_text_prints_the_seed_and_how_to_reproduce(holdout, monkeypatch):
     seed = out.splitlines()[0].split("seed ")[1].split(",")[0]
     assert code == 1 and "FAIL " in out and "topology: ring(n=5)" in out
     assert f"reproduce: simopt guard --target {REPO} --profile quick --seed {seed}" in out
+
+
+def test_one_worker_or_two_report_the_same_run(holdout):
+    """The tests shared among two guard processes (pytest-xdist) come back merged: the same
+    verdicts, the same shrunk counterexample and the same drawn input space as in one process."""
+    alone = run_guards(REPO, seed=3, profile="quick", guards_dir=holdout, workers=1)
+    shared = run_guards(REPO, seed=3, profile="quick", guards_dir=holdout, workers=2)
+    assert (alone["workers"], shared["workers"]) == (1, 2)
+    for key in ("passed", "failed", "failures", "coverage"):
+        assert alone[key] == shared[key], key
+    nodes = alone["coverage"]["features"][0]
+    assert nodes["feature"] == "nodes" and 3 <= nodes["drawn"][0] <= 5 <= nodes["drawn"][1] <= 8  # rings of 3-8 nodes

@@ -16,6 +16,9 @@ FIXED_SEED = 20261126
 # The input-space guards run first for the input-space cheats: the same suite and the same draws,
 # only the first failure comes sooner (most of these are caught there, by a big or rare example).
 INPUT_SPACE_FIRST = ("test_input_space.py",)
+# One guard process per cheat: every cheat here fails, and a failing run found its failure in
+# 5-10 s, where pytest-xdist's start-up (two more interpreters, runners and oracles) cost 3 s more.
+WORKERS = 1
 
 
 @pytest.mark.slow
@@ -28,7 +31,7 @@ def test_unchanged_copy_passes(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
 def test_cheat_is_caught(tmp_path, cheat):
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True, shrink=False)
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True, shrink=False, workers=WORKERS)
     assert report["failed"] > 0, f"cheat {cheat} passed every guard (seed {FIXED_SEED})"
     assert report["failures"][0]["test"] != "(suite)", report["failures"][0]["message"]
 
@@ -41,7 +44,7 @@ FRESH_SAMPLE = sorted(random.Random(FRESH_SEED).sample(sorted(CHEATS), 5))
 @pytest.mark.parametrize("cheat", FRESH_SAMPLE)
 def test_cheat_is_caught_with_a_fresh_seed(tmp_path, cheat):
     """Five cheats a run, drawn with the seed: no fixed seed can be tuned to catch them by luck."""
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True, shrink=False)
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True, shrink=False, workers=WORKERS)
     assert report["failed"] > 0, f"cheat {cheat} passed every guard with seed {FRESH_SEED}"
 
 
@@ -71,7 +74,7 @@ def test_every_input_space_cheat_keeps_the_benchmark_digest(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("cheat", sorted(INPUT_SPACE_CHEATS))
 def test_input_space_cheat_is_caught(tmp_path, cheat):
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True,
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FIXED_SEED, profile="standard", stop_at_first_failure=True, workers=WORKERS,
                         shrink=False, first=INPUT_SPACE_FIRST)
     assert report["failed"] > 0, f"cheat {cheat} ({CHEAT_CLASS[cheat]}) passed every guard (seed {FIXED_SEED})"
     assert report["failures"][0]["test"] != "(suite)", report["failures"][0]["message"]
@@ -83,6 +86,6 @@ FRESH_INPUT_SPACE_SAMPLE = sorted(random.Random(FRESH_SEED).sample(sorted(INPUT_
 @pytest.mark.slow
 @pytest.mark.parametrize("cheat", FRESH_INPUT_SPACE_SAMPLE)
 def test_input_space_cheat_is_caught_with_a_fresh_seed(tmp_path, cheat):
-    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True,
+    report = run_guards(make_target(REPO, tmp_path, cheat), seed=FRESH_SEED, profile="standard", stop_at_first_failure=True, workers=WORKERS,
                         shrink=False, first=INPUT_SPACE_FIRST)
     assert report["failed"] > 0, f"cheat {cheat} ({CHEAT_CLASS[cheat]}) passed every guard with seed {FRESH_SEED}"
