@@ -197,6 +197,9 @@ def _settings(options: Options, stored: dict[str, Any], target, tag: str) -> tup
         config[key] = value if value is not None else _checked(key, saved.get(key, default), tag)
     if config["min_effect"] is None:
         config["min_effect"] = SCENARIO_MIN_EFFECT if target.kind == "scenario" else COMMAND_MIN_EFFECT
+    # whether the user set the bench budget (then a command target's plan keeps it), remembered
+    # so that a resumed session does not replan a budget its user chose
+    config["max_seconds_chosen"] = options.max_seconds is not None or saved.get("max_seconds_chosen") is True
     if config["program"] is not None:
         config["program"] = str(Path(config["program"]).resolve())
     if config["holdout"] is not None:
@@ -272,7 +275,7 @@ def _fit_budget(options: Options, config: dict[str, Any], evaluator, reporter: R
     from simopt.command_target import budget_advice
 
     plan = evaluator.plan_budget(config["min_effect"])
-    config["max_seconds"], message = budget_advice(plan, config["max_seconds"], chosen=options.max_seconds is not None,
+    config["max_seconds"], message = budget_advice(plan, config["max_seconds"], chosen=config["max_seconds_chosen"],
                                                    min_effect=config["min_effect"])
     reporter.notice(message)
 

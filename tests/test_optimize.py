@@ -122,6 +122,10 @@ def test_generic_session_survives_kill_9_and_resumes(tinyrepo):
     lines = [json.loads(line) for line in after.splitlines()]
     assert [line["type"] for line in lines] == ["session", "experiment", "experiment", "resume", "experiment"]
     assert lines[0]["config"]["budget"] == 3  # no --budget: the patch queue's length, not 20
+    # --max-seconds 10 was the user's choice: the resumed session keeps it instead of planning
+    # its own (100 s here, when it did: the resume then took minutes)
+    assert (lines[0]["config"]["max_seconds"], lines[0]["config"]["max_seconds_chosen"]) == (10, True)
+    assert "each decision gets --max-seconds" not in resumed.stdout + resumed.stderr
     experiments = [line for line in lines if line["type"] == "experiment"]
     assert [(e["n"], e["status"]) for e in experiments] == [(1, "guard_fail"), (2, "scope_violation"), (3, "keep")]
 
