@@ -18,22 +18,39 @@ from simopt.scenario import build_instance, load_scenario
 
 NETSIM = Path(__file__).resolve().parents[1] / "simopt" / "netsim"
 STAND_IN = '''
+import time
+
 from .outcome import digest
 from .simulation import Simulation as _Netsim
 
 WORK = {work}
+STRETCH = {stretch}
+
+
+def _stretch(started):
+    until_cpu = started + (time.thread_time() - started) * STRETCH
+    while time.thread_time() < until_cpu:
+        pass
 
 
 class Simulation(_Netsim):
-    """netsim, burning WORK loop iterations per event it processes."""
+    """netsim, burning WORK loop iterations per event it processes; building and running use
+    STRETCH times their CPU time (so a ratio does not depend on the instance drawn)."""
+
+    def __init__(self, *args, **kwargs):
+        started = time.thread_time()
+        super().__init__(*args, **kwargs)
+        _stretch(started)
 
     def run(self, until):
         {before_run}
+        started = time.thread_time()
         before = self.events
         super().run(until)
         burn = 0
         for i in range(WORK * (self.events - before)):
             burn = (burn * 31 + i) % 1000003
+        _stretch(started)
 
     def result(self):
         result = super().result()
@@ -71,11 +88,12 @@ def workload(tmp_path_factory):
     return lambda seed: build_instance(load_scenario(str(path), seed=seed))
 
 
-def stand_in(tmp_path: Path, name: str, *, work: int = 150, before_run: str = "pass", after_result: str = "pass") -> Path:
+def stand_in(tmp_path: Path, name: str, *, work: int = 150, stretch: float = 1.0, before_run: str = "pass",
+             after_result: str = "pass") -> Path:
     """A version root holding netsim with a stand-in __init__ at simopt/netsim."""
     package = tmp_path / name / "simopt" / "netsim"
     shutil.copytree(NETSIM, package, ignore=shutil.ignore_patterns("__pycache__"))
-    source = STAND_IN.format(work=work, before_run=before_run, after_result=after_result)
+    source = STAND_IN.format(work=work, stretch=stretch, before_run=before_run, after_result=after_result)
     (package / "__init__.py").write_text(textwrap.dedent(source))
     return tmp_path / name
 
@@ -92,22 +110,25 @@ def test_a_version_against_itself_is_never_faster_or_slower(tmp_path, workload):
     assert result["clock"] in ("cgroup", "schedstat") and result["layout"] == "fixed"
 
 
-# Ten times the burn per event: a run's fixed cost (fork, import, build) weighs differently on
-# every machine (CI measured 1.13 for 400 against 150), so the gap must dominate it everywhere.
-MUCH_MORE_WORK = 1500
+# Three times the CPU of every build and run() call, whatever the instance: each lane draws its own instance
+# and a run's fixed cost (fork, import, build) is not stretched, so a burn per event made the
+# lanes' ratios swing with the instance's event count (1.13 on CI for 400 against 150; with 1500,
+# lanes from 1.15 to 2.7 and an `inconclusive` there).
+MUCH_SLOWER = 3.0
 
 
 def test_a_much_slower_candidate_is_slower(tmp_path, workload):
-    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", work=MUCH_MORE_WORK), workload,
+    result = compare_versions(stand_in(tmp_path, "base"), stand_in(tmp_path, "slow", stretch=MUCH_SLOWER), workload,
                               max_seconds=12)
-    assert result["verdict"] == "slower"
-    assert 1.3 < result["ratio"] < 12
+    assert result["verdict"] == "slower", result
+    assert 1.3 < result["ratio"] < MUCH_SLOWER * 1.2
     assert result["candidate_s"] > result["baseline_s"]
 
 
 def test_a_much_faster_candidate_is_faster(tmp_path, workload):
-    result = compare_versions(stand_in(tmp_path, "base", work=MUCH_MORE_WORK), stand_in(tmp_path, "fast"), workload, max_seconds=12)
-    assert result["verdict"] == "faster"
+    result = compare_versions(stand_in(tmp_path, "base", stretch=MUCH_SLOWER), stand_in(tmp_path, "fast"), workload,
+                              max_seconds=12)
+    assert result["verdict"] == "faster", result
     assert result["ci"][1] < 0.99
 
 
